@@ -1,0 +1,60 @@
+/**
+ * One catalogue of the errors the balancer answers with. Every code has a stable HTTP status
+ * and a message in the SPEC's shape (`<Error> ...`); the README documents each code and a
+ * test checks that it does. Throw `new BalancerError(code, detail?)` anywhere; the HTTP front
+ * turns it into `{"message": ..., "status": "failure"}` with the catalogued status.
+ */
+
+export const ERRORS = {
+  INVALID_JSON: { status: 400, message: 'Invalid JSON payload' },
+  INVALID_N: { status: 400, message: 'n must be a positive integer' },
+  INVALID_HOSTNAMES: { status: 400, message: 'hostnames must be a list of strings' },
+  ADD_TOO_MANY_HOSTNAMES: { status: 400, message: 'Length of hostname list is more than newly added instances' },
+  RM_TOO_MANY_HOSTNAMES: { status: 400, message: 'Length of hostname list is more than removable instances' },
+  DUPLICATE_HOSTNAME: { status: 400, message: 'Duplicate hostname in request' },
+  HOSTNAME_IN_USE: { status: 400, message: 'Hostname already in use' },
+  HOSTNAME_NOT_FOUND: { status: 400, message: 'Hostname does not exist' },
+  RM_MORE_THAN_EXIST: { status: 400, message: 'n is larger than the number of replicas' },
+  INVALID_HOSTNAME: { status: 400, message: 'Invalid hostname' },
+  INVALID_WEIGHT: { status: 400, message: 'weights must be a list of positive integers' },
+  RING_FULL: { status: 400, message: 'The ring has no room for more servers' },
+  BODY_TOO_LARGE: { status: 413, message: 'Request body too large' },
+  METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed' },
+  ENDPOINT_NOT_FOUND: { status: 400, message: 'endpoint does not exist in server replicas' },
+  REPLICA_START_FAILED: { status: 500, message: 'Replica failed to start' },
+  NO_REPLICAS: { status: 503, message: 'No server replicas available' },
+  UPSTREAM_UNREACHABLE: { status: 502, message: 'Server replica could not be reached' },
+  UPSTREAM_TIMEOUT: { status: 504, message: 'Server replica did not answer in time' },
+  SHUTTING_DOWN: { status: 503, message: 'Load balancer is shutting down' },
+} as const satisfies Record<string, { status: number; message: string }>
+
+export type ErrorCode = keyof typeof ERRORS
+
+export class BalancerError extends Error {
+  readonly code: ErrorCode
+  readonly status: number
+
+  /**
+   * @param code catalogue entry
+   * @param message full text after `<Error> `; defaults to the catalogue's message
+   */
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown }) {
+    super(message ?? ERRORS[code].message, options)
+    this.name = 'BalancerError'
+    this.code = code
+    this.status = ERRORS[code].status
+  }
+
+  /** The SPEC's JSON body for this error. */
+  toJSON(): { message: string; status: 'failure' } {
+    return { message: `<Error> ${this.message}`, status: 'failure' }
+  }
+}
+
+/** Thrown by the ring when no free slot can take a virtual server. */
+export class RingFullError extends BalancerError {
+  constructor(message?: string) {
+    super('RING_FULL', message)
+    this.name = 'RingFullError'
+  }
+}
