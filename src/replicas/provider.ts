@@ -20,9 +20,11 @@ export interface ReplicaProvider {
   readonly kind: string
   /**
    * Prepare the provider: for Docker, reach the engine, create the network, adopt or remove
-   * containers left by an earlier run. Throws a clear, actionable error when it cannot.
+   * containers left by an earlier run. Resolves with the replicas it adopted (alive and owned
+   * by this balancer), which the balancer takes as members before starting any more; the
+   * process provider adopts nothing. Throws a clear, actionable error when it cannot start.
    */
-  init(): Promise<void>
+  init(): Promise<ReplicaHandle[]>
   /**
    * Start one replica named `name` and resolve once its `GET /heartbeat` answers 200.
    * On failure nothing is left behind and the promise rejects with the reason.
