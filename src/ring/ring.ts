@@ -1,0 +1,277 @@
+/**
+ * The consistent-hash ring (SPEC 3). M slots; each member is placed as K virtual servers
+ * at Φ(i, j) mod M, collisions resolved by linear or quadratic probing. The slots a member
+ * really occupies are recorded at placement, so removal frees exactly those.
+ *
+ * Lookups are O(1) and allocation-free: `table` (a Uint16Array of length M) maps every slot
+ * to the index (in join order) of the member owning the nearest occupied slot clockwise,
+ * the slot itself included. It is rebuilt in O(M) on each membership change, which is rare
+ * next to requests.
+ */
+import { RingFullError } from '../errors.js'
+import { bindHash, parseHashSpec, type BoundHash, type HashSpec } from './hashes.js'
+
+export type Probe = 'linear' | 'quadratic'
+
+export interface RingOptions {
+  /** M, the number of slots: an integer 1..65536. Default 512. */
+  slots?: number
+  /** K, virtual servers per member: an integer 1..M. Default floor(log2(M)), i.e. 9 for 512. */
+  vnodes?: number
+  /** A HashSpec or a text accepted by parseHashSpec. Default `default` (well mixed). */
+  hash?: HashSpec | string
+  /** Collision resolution. Default `linear`. */
+  probe?: Probe
+}
+
+export const MAX_SLOTS = 65536
+
+interface Member<T> {
+  readonly name: string
+  readonly value: T
+  /** Smallest free positive integer at join time; the `i` of the formula presets. */
+  readonly serverId: number
+  /** Slot of virtual server j at index j, after probing. */
+  readonly slots: readonly number[]
+}
+
+const FREE = -1
+
+export class HashRing<T> {
+  readonly slots: number
+  readonly vnodes: number
+  readonly probe: Probe
+  readonly hash: HashSpec
+  private readonly bound: BoundHash
+  private members: Member<T>[] = []
+  private readonly byName = new Map<string, Member<T>>()
+  /** Values in join order, parallel to `members`, so pick() is two array reads. */
+  private values: T[] = []
+  /** Slot -> index of the member whose virtual server sits there, or FREE. */
+  private readonly occupant: Int32Array
+  /** Slot -> index of the member owning it (nearest occupied slot clockwise). */
+  private readonly table: Uint16Array
+
+  constructor(options: RingOptions = {}) {
+    const m = options.slots ?? 512
+    if (!Number.isInteger(m) || m < 1 || m > MAX_SLOTS) {
+      throw new RangeError(`slots (M) must be an integer from 1 to ${MAX_SLOTS}, got ${m}`)
+    }
+    const k = options.vnodes ?? Math.max(1, Math.floor(Math.log2(m)))
+    if (!Number.isInteger(k) || k < 1 || k > m) {
+      throw new RangeError(`vnodes (K) must be an integer from 1 to slots (${m}), got ${k}`)
+    }
+    const probe = options.probe ?? 'linear'
+    if (probe !== 'linear' && probe !== 'quadratic') {
+      throw new RangeError(`probe must be "linear" or "quadratic", got ${JSON.stringify(probe)}`)
+    }
+    const hash = options.hash ?? 'default'
+    this.hash = typeof hash === 'string' ? parseHashSpec(hash) : hash
+    this.slots = m
+    this.vnodes = k
+    this.probe = probe
+    this.bound = bindHash(this.hash, m)
+    this.occupant = new Int32Array(m).fill(FREE)
+    this.table = new Uint16Array(m)
+  }
+
+  get size(): number {
+    return this.members.length
+  }
+
+  has(name: string): boolean {
+    return this.byName.has(name)
+  }
+
+  get(name: string): T | undefined {
+    return this.byName.get(name)?.value
+  }
+
+  /** Member names in join order; ownerTable() entries index into this list. */
+  names(): string[] {
+    return this.members.map((m) => m.name)
+  }
+
+  serverIdOf(name: string): number | undefined {
+    return this.byName.get(name)?.serverId
+  }
+
+  /** The slots the member occupies, virtual server j at index j (after probing). */
+  slotsOf(name: string): readonly number[] {
+    return this.byName.get(name)?.slots ?? []
+  }
+
+  /**
+   * Adds a member. Atomic: if the ring has no room (RingFullError) or the name is taken,
+   * nothing changes.
+   */
+  add(name: string, value: T): void {
+    if (this.byName.has(name)) throw new Error(`ring: member ${JSON.stringify(name)} already exists`)
+    const index = this.members.length
+    const serverId = this.freeServerIds(1)[0]!
+    const slots = this.place(this.occupant, serverId, name, index) // throws before any change
+    const member: Member<T> = { name, value, serverId, slots: Object.freeze(slots) }
+    this.members.push(member)
+    this.values.push(value)
+    this.byName.set(name, member)
+    this.rebuild()
+  }
+
+  /** Removes a member, freeing the slots it recorded at placement. False if absent. */
+  remove(name: string): boolean {
+    const member = this.byName.get(name)
+    if (!member) return false
+    const index = this.members.indexOf(member)
+    for (const s of member.slots) this.occupant[s] = FREE
+    // Members after it move down one place in join order; renumber their slots.
+    for (let s = 0; s < this.slots; s++) {
+      if (this.occupant[s]! > index) this.occupant[s]!--
+    }
+    this.members.splice(index, 1)
+    this.values.splice(index, 1)
+    this.byName.delete(name)
+    this.rebuild()
+    return true
+  }
+
+  /**
+   * Throws RingFullError unless adding `names`, in this order, would succeed; changes
+   * nothing. Also throws (a plain Error) for a name in use or repeated.
+   */
+  checkRoom(names: readonly string[]): void {
+    const seen = new Set<string>()
+    for (const name of names) {
+      if (this.byName.has(name) || seen.has(name)) {
+        throw new Error(`ring: member ${JSON.stringify(name)} already exists or is repeated`)
+      }
+      seen.add(name)
+    }
+    const scratch = this.occupant.slice()
+    const ids = this.freeServerIds(names.length)
+    names.forEach((name, n) => this.place(scratch, ids[n]!, name, 0))
+  }
+
+  /** Would adding `names`, in this order, fit? (See checkRoom.) */
+  fits(names: readonly string[]): boolean {
+    try {
+      this.checkRoom(names)
+      return true
+    } catch (err) {
+      if (err instanceof RingFullError) return false
+      throw err
+    }
+  }
+
+  /** Slot of request id `id`, a non-negative safe integer. */
+  slotOf(id: number): number {
+    if (!Number.isSafeInteger(id) || id < 0) {
+      throw new RangeError(`request id must be a non-negative safe integer, got ${id}`)
+    }
+    return this.bound.requestSlot(id)
+  }
+
+  /** The member serving request id `id`, or undefined when the ring is empty. O(1). */
+  pick(id: number): T | undefined {
+    if (this.members.length === 0) return undefined
+    return this.values[this.table[this.slotOf(id)]!]
+  }
+
+  /**
+   * Failover: walks clockwise over occupied slots from slotOf(id) and returns the first
+   * member `accept` takes, offering each distinct member at most once. Undefined if none.
+   */
+  next(id: number, accept: (value: T, name: string) => boolean): T | undefined {
+    const n = this.members.length
+    if (n === 0) return undefined
+    const start = this.slotOf(id)
+    const first = this.members[this.table[start]!]!
+    if (accept(first.value, first.name)) return first.value
+    if (n === 1) return undefined
+    // Only the failover path gets here, so a small Set is affordable.
+    const offered = new Set<number>([this.table[start]!])
+    for (let step = 1; step < this.slots && offered.size < n; step++) {
+      const index = this.occupant[(start + step) % this.slots]!
+      if (index === FREE || offered.has(index)) continue
+      offered.add(index)
+      const member = this.members[index]!
+      if (accept(member.value, member.name)) return member.value
+    }
+    return undefined
+  }
+
+  /**
+   * The live owner table: slot -> index into names(). Valid until the next membership
+   * change; meaningless while the ring is empty. For analysis; do not write to it.
+   */
+  ownerTable(): Readonly<Uint16Array> {
+    return this.table
+  }
+
+  /** Slots owned per member (how many table entries map to it), in join order. */
+  shares(): Map<string, number> {
+    const counts = new Array<number>(this.members.length).fill(0)
+    if (counts.length > 0) for (const index of this.table) counts[index]!++
+    return new Map(this.members.map((m, i) => [m.name, counts[i]!]))
+  }
+
+  /** The `n` smallest positive integers not used as server ids. */
+  private freeServerIds(n: number): number[] {
+    const used = new Set(this.members.map((m) => m.serverId))
+    const ids: number[] = []
+    for (let id = 1; ids.length < n; id++) if (!used.has(id)) ids.push(id)
+    return ids
+  }
+
+  /**
+   * Places the K virtual servers of one member into `occ`, marking them with `index`, and
+   * returns their slots. On RingFullError it unmarks what it marked, so `occ` is unchanged.
+   */
+  private place(occ: Int32Array, serverId: number, name: string, index: number): number[] {
+    const m = this.slots
+    const placed: number[] = []
+    for (let j = 0; j < this.vnodes; j++) {
+      const home = this.bound.vnodeSlot(serverId, name, j)
+      let slot = FREE
+      // Up to M tries. Linear probing reaches every slot; quadratic (home + t²) may not,
+      // and a free slot it cannot reach counts as no room.
+      for (let t = 0; t < m; t++) {
+        const s = this.probe === 'linear' ? (home + t) % m : (home + t * t) % m
+        if (occ[s] === FREE) {
+          slot = s
+          break
+        }
+      }
+      if (slot === FREE) {
+        for (const s of placed) occ[s] = FREE
+        throw new RingFullError(
+          `The ring has no room for more servers: no free slot for virtual server ${j} of ${JSON.stringify(name)} (M=${m}, K=${this.vnodes}, ${this.probe} probing)`,
+        )
+      }
+      occ[slot] = index
+      placed.push(slot)
+    }
+    return placed
+  }
+
+  /** Recomputes the owner table: each slot -> owner of the nearest occupied slot clockwise. */
+  private rebuild(): void {
+    const m = this.slots
+    const occ = this.occupant
+    if (this.members.length === 0) {
+      this.table.fill(0)
+      return
+    }
+    // Slots after the last occupied one wrap around to the first occupied one.
+    let owner = 0
+    for (let s = 0; s < m; s++) {
+      if (occ[s] !== FREE) {
+        owner = occ[s]!
+        break
+      }
+    }
+    for (let s = m - 1; s >= 0; s--) {
+      if (occ[s] !== FREE) owner = occ[s]!
+      this.table[s] = owner
+    }
+  }
+}
