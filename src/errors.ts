@@ -25,6 +25,7 @@ export const ERRORS = {
   NO_REPLICAS: { status: 503, message: 'No server replicas available' },
   UPSTREAM_UNREACHABLE: { status: 502, message: 'Server replica could not be reached' },
   UPSTREAM_TIMEOUT: { status: 504, message: 'Server replica did not answer in time' },
+  INTERNAL: { status: 500, message: 'Internal error' },
   SHUTTING_DOWN: { status: 503, message: 'Load balancer is shutting down' },
 } as const satisfies Record<string, { status: number; message: string }>
 

@@ -1,0 +1,231 @@
+/**
+ * Configuration: one table of options drives flag parsing, environment twins, `--help` and
+ * the README's configuration table. The result is validated once at the boundary and frozen;
+ * nothing else in the program reads argv or the environment.
+ */
+import { parseHashSpec, type HashSpec } from './ring/hashes.js'
+import { parseKeySource, type KeySource } from './keys.js'
+import { validateHostname } from './names.js'
+
+export type Probe = 'linear' | 'quadratic'
+export type ProviderKind = 'process' | 'docker'
+
+export interface HealthConfig {
+  readonly intervalMs: number
+  readonly timeoutMs: number
+  readonly rise: number
+  readonly fall: number
+}
+
+export interface Config {
+  readonly host: string
+  readonly port: number
+  readonly replicas: number
+  /** Names of the initial replicas; defaults to `Server 1`..`Server N`. */
+  readonly names: readonly string[]
+  readonly slots: number
+  readonly vnodes: number
+  readonly hash: HashSpec
+  readonly probe: Probe
+  readonly key: KeySource
+  readonly provider: ProviderKind
+  readonly image: string
+  readonly network: string
+  readonly owner: string
+  readonly dockerKeep: boolean
+  readonly health: HealthConfig
+  readonly startTimeoutMs: number
+  readonly drainTimeoutMs: number
+  readonly upstreamTimeoutMs: number
+  readonly maxBodyBytes: number
+  readonly quiet: boolean
+}
+
+/** Thrown for a bad flag or environment value; main prints it and exits with status 2. */
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+interface Option {
+  /** Long flag without dashes; also the key in the raw value map. */
+  readonly flag: string
+  readonly env: string
+  readonly help: string
+  /** Shown as the default in --help and the README (undefined: derived, see help). */
+  readonly default?: string
+  /** A flag that takes no value (`--quiet`); `--quiet=false` still works. */
+  readonly boolean?: boolean
+}
+
+export const OPTIONS: readonly Option[] = [
+  { flag: 'port', env: 'LB_PORT', default: '5000', help: 'HTTP port of the balancer (0: any free port)' },
+  { flag: 'host', env: 'LB_HOST', default: '0.0.0.0', help: 'address to listen on' },
+  { flag: 'replicas', env: 'LB_REPLICAS', default: '3', help: 'number of replicas to keep running (N)' },
+  { flag: 'names', env: 'LB_NAMES', help: 'comma-separated names of the first replicas (default `Server 1`..`Server N`)' },
+  { flag: 'slots', env: 'LB_SLOTS', default: '512', help: 'ring size M, 1..65536' },
+  { flag: 'vnodes', env: 'LB_VNODES', help: 'virtual servers per replica K (default round(log2 M): 9 for 512 slots)' },
+  { flag: 'hash', env: 'LB_HASH', default: 'default', help: 'hash preset: default, assignment, quadratic, linear or custom:h=A,B,C;phi=A,B,C,D,E' },
+  { flag: 'probe', env: 'LB_PROBE', default: 'linear', help: 'collision probing: linear or quadratic' },
+  { flag: 'key', env: 'LB_KEY', default: 'random', help: 'request key: random, header:NAME, query:NAME, cookie:NAME, ip or path' },
+  { flag: 'provider', env: 'LB_PROVIDER', default: 'process', help: 'replica provider: process (local child processes) or docker' },
+  { flag: 'image', env: 'LB_IMAGE', default: 'ring-balancer-replica:latest', help: 'replica image (docker provider)' },
+  { flag: 'network', env: 'LB_NETWORK', default: 'net1', help: 'Docker network for replicas, or `host` for host networking' },
+  { flag: 'owner', env: 'LB_OWNER', default: 'ring-balancer', help: 'label value marking the containers this balancer owns' },
+  { flag: 'docker-keep', env: 'LB_DOCKER_KEEP', default: 'false', boolean: true, help: 'leave replica containers running on shutdown' },
+  { flag: 'health-interval', env: 'LB_HEALTH_INTERVAL', default: '1000', help: 'ms between heartbeat probes of a replica' },
+  { flag: 'health-timeout', env: 'LB_HEALTH_TIMEOUT', default: '500', help: 'ms a heartbeat may take before it counts as failed' },
+  { flag: 'health-rise', env: 'LB_HEALTH_RISE', default: '2', help: 'consecutive good probes that make a replica healthy again' },
+  { flag: 'health-fall', env: 'LB_HEALTH_FALL', default: '3', help: 'consecutive failed probes that make a replica dead' },
+  { flag: 'start-timeout', env: 'LB_START_TIMEOUT', default: '15000', help: 'ms a new replica has to answer its heartbeat' },
+  { flag: 'drain-timeout', env: 'LB_DRAIN_TIMEOUT', default: '10000', help: 'ms in-flight requests may take to finish on a leaving replica' },
+  { flag: 'upstream-timeout', env: 'LB_UPSTREAM_TIMEOUT', default: '30000', help: 'ms a replica may take to start answering (then 504)' },
+  { flag: 'max-body', env: 'LB_MAX_BODY', default: '65536', help: 'largest admin request body in bytes (then 413)' },
+  { flag: 'quiet', env: 'LB_QUIET', default: 'false', boolean: true, help: 'log only errors' },
+]
+
+const byFlag = new Map(OPTIONS.map((o) => [o.flag, o]))
+
+/** Raw string values by flag name, from argv then env (argv wins). `help` set when asked. */
+export interface RawArgs {
+  values: Record<string, string>
+  help: boolean
+}
+
+export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {}): RawArgs {
+  const values: Record<string, string> = {}
+  for (const o of OPTIONS) {
+    const v = env[o.env]
+    if (v !== undefined && v !== '') values[o.flag] = v
+  }
+  let help = false
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    if (arg === '--help' || arg === '-h') {
+      help = true
+      continue
+    }
+    if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument ${JSON.stringify(arg)} (flags look like --port 5000; see --help)`)
+    const eq = arg.indexOf('=')
+    const name = arg.slice(2, eq === -1 ? undefined : eq)
+    const option = byFlag.get(name)
+    if (!option) throw new ConfigError(`unknown flag --${name} (see --help)`)
+    if (eq !== -1) values[name] = arg.slice(eq + 1)
+    else if (option.boolean) values[name] = 'true'
+    else if (i + 1 < argv.length) values[name] = argv[++i]!
+    else throw new ConfigError(`--${name} needs a value`)
+  }
+  return { values, help }
+}
+
+function integer(flag: string, text: string, min: number, max: number): number {
+  const n = /^-?\d+$/.test(text.trim()) ? Number(text.trim()) : NaN
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new ConfigError(`--${flag} must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}`)
+  }
+  return n
+}
+
+function boolean(flag: string, text: string): boolean {
+  const t = text.trim().toLowerCase()
+  if (['true', '1', 'yes', 'on'].includes(t)) return true
+  if (['false', '0', 'no', 'off'].includes(t)) return false
+  throw new ConfigError(`--${flag} must be true or false, got ${JSON.stringify(text)}`)
+}
+
+function oneOf<T extends string>(flag: string, text: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(text)) return text as T
+  throw new ConfigError(`--${flag} must be one of ${allowed.join(', ')}, got ${JSON.stringify(text)}`)
+}
+
+function wrap<T>(flag: string, parse: () => T): T {
+  try {
+    return parse()
+  } catch (err) {
+    if (err instanceof ConfigError) throw err
+    throw new ConfigError(`--${flag}: ${(err as Error).message}`)
+  }
+}
+
+/** Validate raw values into a frozen Config. Throws ConfigError with a message for the user. */
+export function buildConfig(values: Readonly<Record<string, string>>): Config {
+  const get = (flag: string): string => values[flag] ?? byFlag.get(flag)!.default ?? ''
+  const replicas = integer('replicas', get('replicas'), 0, 1000)
+  const slots = integer('slots', get('slots'), 1, 65536)
+  const vnodes = values.vnodes === undefined ? Math.max(1, Math.round(Math.log2(slots))) : integer('vnodes', get('vnodes'), 1, slots)
+
+  let names: string[]
+  if (values.names === undefined) {
+    names = Array.from({ length: replicas }, (_, i) => `Server ${i + 1}`)
+  } else {
+    names = get('names').split(',').map((s) => s.trim()).filter((s) => s !== '')
+    if (names.length > replicas) throw new ConfigError(`--names lists ${names.length} names but --replicas is ${replicas}`)
+    for (const name of names) wrap('names', () => validateHostname(name))
+    if (new Set(names).size !== names.length) throw new ConfigError('--names has a duplicate name')
+  }
+
+  const health: HealthConfig = Object.freeze({
+    intervalMs: integer('health-interval', get('health-interval'), 10, 3_600_000),
+    timeoutMs: integer('health-timeout', get('health-timeout'), 1, 3_600_000),
+    rise: integer('health-rise', get('health-rise'), 1, 100),
+    fall: integer('health-fall', get('health-fall'), 1, 100),
+  })
+
+  const network = get('network').trim()
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(network)) throw new ConfigError(`--network must be a Docker network name or host, got ${JSON.stringify(network)}`)
+  const owner = get('owner').trim()
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/.test(owner)) throw new ConfigError(`--owner must be 1-63 letters, digits, '_', '.' or '-', got ${JSON.stringify(owner)}`)
+  const image = get('image').trim()
+  if (image === '' || /\s/.test(image)) throw new ConfigError(`--image must be an image name, got ${JSON.stringify(image)}`)
+  const host = get('host').trim()
+  if (host === '') throw new ConfigError('--host must not be empty')
+
+  const config: Config = {
+    host,
+    port: integer('port', get('port'), 0, 65535),
+    replicas,
+    names: Object.freeze(names),
+    slots,
+    vnodes,
+    hash: wrap('hash', () => parseHashSpec(get('hash'))),
+    probe: oneOf('probe', get('probe'), ['linear', 'quadratic'] as const),
+    key: wrap('key', () => parseKeySource(get('key'))),
+    provider: oneOf('provider', get('provider'), ['process', 'docker'] as const),
+    image,
+    network,
+    owner,
+    dockerKeep: boolean('docker-keep', get('docker-keep')),
+    health,
+    startTimeoutMs: integer('start-timeout', get('start-timeout'), 100, 600_000),
+    drainTimeoutMs: integer('drain-timeout', get('drain-timeout'), 0, 600_000),
+    upstreamTimeoutMs: integer('upstream-timeout', get('upstream-timeout'), 1, 3_600_000),
+    maxBodyBytes: integer('max-body', get('max-body'), 16, 64 * 1024 * 1024),
+    quiet: boolean('quiet', get('quiet')),
+  }
+  if (config.vnodes * config.replicas > config.slots) {
+    throw new ConfigError(`the ring has ${config.slots} slots, too few for ${config.replicas} replicas x ${config.vnodes} virtual servers`)
+  }
+  return Object.freeze(config)
+}
+
+/** `--help` text, generated from the option table. */
+export function helpText(): string {
+  const lines = [
+    'Usage: ring-balancer [flags]     (npm start -- [flags])',
+    '',
+    'A consistent-hash HTTP load balancer that runs and heals its own replicas.',
+    'Every flag has an environment twin; flags win over the environment.',
+    '',
+  ]
+  for (const o of OPTIONS) {
+    const left = `  --${o.flag}${o.boolean ? '' : ' VALUE'}`
+    const def = o.default !== undefined ? ` (default ${o.default})` : ''
+    lines.push(`${left.padEnd(28)} ${o.help}${def}  [${o.env}]`)
+  }
+  lines.push('  --help                       this text')
+  return lines.join('\n')
+}
+
+/** Config from argv and env in one call, for main and tests. */
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}): Config {
+  return buildConfig(parseArgs(argv, env).values)
+}

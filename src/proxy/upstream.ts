@@ -1,0 +1,68 @@
+/**
+ * One replica as the proxy sees it: its address, its own keep-alive connection pool, and the
+ * count of requests in flight (for draining and, later, bounded loads). The ring stores these
+ * as its member payload, so a lookup hands the proxy the pool directly.
+ */
+import { Agent } from 'node:http'
+import type { ReplicaHandle } from '../replicas/provider.js'
+
+export class Upstream {
+  readonly name: string
+  readonly host: string
+  readonly port: number
+  readonly agent: Agent
+  /** Requests sent and not yet finished. */
+  inflight = 0
+  private idleWaiters: Array<() => void> = []
+
+  constructor(handle: ReplicaHandle) {
+    this.name = handle.name
+    this.host = handle.host
+    this.port = handle.port
+    this.agent = new Agent({
+      keepAlive: true,
+      // Bounded: a replica never sees more than this many connections from us at once.
+      maxSockets: 512,
+      maxFreeSockets: 256,
+      // Idle pooled sockets close after 30 s, before the replica's own 65 s keep-alive
+      // timeout, so we do not send on a socket the replica is closing.
+      timeout: 30_000,
+      // Reuse the most recently used socket: keeps few sockets warm under light load.
+      scheduling: 'lifo',
+    })
+  }
+
+  begin(): void {
+    this.inflight++
+  }
+
+  end(): void {
+    this.inflight--
+    if (this.inflight === 0 && this.idleWaiters.length > 0) {
+      const waiters = this.idleWaiters
+      this.idleWaiters = []
+      for (const w of waiters) w()
+    }
+  }
+
+  /** Resolves true once nothing is in flight, or false when `timeoutMs` passes first. */
+  waitIdle(timeoutMs: number): Promise<boolean> {
+    if (this.inflight === 0) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.idleWaiters = this.idleWaiters.filter((w) => w !== done)
+        resolve(false)
+      }, timeoutMs)
+      const done = (): void => {
+        clearTimeout(timer)
+        resolve(true)
+      }
+      this.idleWaiters.push(done)
+    })
+  }
+
+  /** Close every pooled connection (after draining). */
+  close(): void {
+    this.agent.destroy()
+  }
+}
