@@ -32,7 +32,7 @@ export interface ReplicaProvider {
   start(name: string): Promise<ReplicaHandle>
   /** Stop and remove the replica. Resolves when it is gone; stopping an unknown name is a no-op. */
   stop(name: string): Promise<void>
-  /** The replicas this provider currently runs, in start order. */
+  /** The replicas this provider currently runs (in the order they became ready). */
   list(): ReplicaHandle[]
   /**
    * Register a listener told when a replica ends on its own (process exit, container death).
