@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { RingFullError } from '../../src/errors.js'
 import { HashRing, type Probe } from '../../src/ring/ring.js'
 import { customHash, type HashSpec } from '../../src/ring/hashes.js'
@@ -202,4 +202,214 @@ t.test('default preset: points from the hostname, then probing', async (t) => {
   t.same(history('default', true).serverIdOf('alpha'), 2)
   t.same(owners(history('default', true)), owners(history('default', false)), 'default: same table')
   t.not(owners(history('assignment', true)).join(), owners(history('assignment', false)).join(), 'assignment: differs')
+})
+
+// ---- removal ----------------------------------------------------------------------------
+
+t.test('removal frees the probed slots, not recomputed ones', async (t) => {
+  const r = ringOf('assignment', 'linear', ['S1', 'S2', 'S3'])
+  // S2 sits at 30 because Φ(2, 0) = 29 belonged to S1. Recomputing would free 29 (S1's).
+  t.equal(r.remove('S2'), true)
+  t.notOk(r.has('S2'))
+  t.same(r.names(), ['S1', 'S3'])
+  const own = owners(r)
+  t.equal(own[29], 'S1', '29 still occupied by S1')
+  t.equal(own[30], 'S1', '30 is free: owned by the next occupied slot, 34 (S1)')
+  t.equal(own[36], 'S3', '37 (S2) is free: 36 goes to 38 (S3)')
+  t.equal(own[35], 'S3')
+  // A newcomer takes the smallest free id, 2, and lands exactly where S2 was.
+  r.add('S2b', 'v')
+  t.equal(r.serverIdOf('S2b'), 2)
+  t.same(r.slotsOf('S2b'), [30, 32, 37, 44, 53, 64, 77, 92, 109])
+
+  // Removing S1 frees 26, 29, 34, ... while S3 keeps its probed 35 and 38.
+  r.remove('S1')
+  t.same(r.slotsOf('S3'), [35, 38, 42, 49, 58, 69, 82, 97, 114])
+  t.equal(owners(r)[34], 'S3', '34 is free, next is 35 (S3)')
+  t.equal(owners(r)[29], 'S2b', '29 is free, next is 30 (S2b)')
+  r.add('S1b', 'v')
+  t.equal(r.serverIdOf('S1b'), 1)
+  t.same(r.slotsOf('S1b'), [26, 29, 34, 41, 50, 61, 74, 89, 106], 'its home slots were all free again')
+  t.same(r.names(), ['S3', 'S2b', 'S1b'], 'join order')
+})
+
+t.test('only the removed member\'s slots change owner', async (t) => {
+  for (const hash of ['default', 'assignment', 'linear']) {
+    const r = ringOf(hash, 'linear', ['a', 'b', 'c', 'd', 'e'])
+    for (const gone of ['c', 'a', 'e']) {
+      const before = owners(r)
+      r.remove(gone)
+      const after = owners(r)
+      let moved = 0
+      before.forEach((owner, s) => {
+        if (owner === gone) moved++
+        else if (after[s] !== owner) t.fail(`${hash}: slot ${s} moved from ${owner} to ${after[s]}`)
+      })
+      t.ok(moved > 0 && after.every((o) => o !== gone), `${hash}: ${moved} slots of ${gone} moved, no others`)
+    }
+  }
+})
+
+// ---- the whole ring against the oracle -------------------------------------------------
+
+function checkAgainstModel(t: Test, r: HashRing<string>, model: Model, ids: number[], label: string): void {
+  t.same(r.names(), model.members.map((x) => x.name), `${label}: names`)
+  for (const x of model.members) {
+    t.same(r.slotsOf(x.name), x.slots, `${label}: slots of ${x.name}`)
+    t.equal(r.serverIdOf(x.name), x.id)
+  }
+  const want = Array.from({ length: model.m }, (_, s) => model.owner(s))
+  const own = owners(r)
+  let bad = 0
+  for (let s = 0; s < model.m; s++) if (own[s] !== want[s]) bad++
+  t.equal(bad, 0, `${label}: every slot's owner matches a brute-force clockwise walk`)
+  const empty = model.members.length === 0
+  for (const id of ids) {
+    const slot = refSlot(model.spec, model.m, id)
+    if (r.slotOf(id) !== slot || r.pick(id) !== (empty ? undefined : `v:${want[slot]}`)) bad++
+  }
+  t.equal(bad, 0, `${label}: slotOf and pick match for ${ids.length} ids`)
+  const counts = new Map(model.members.map((x) => [x.name, 0]))
+  if (!empty) for (const name of want) counts.set(name!, counts.get(name!)! + 1)
+  t.same(r.shares(), counts, `${label}: shares`)
+}
+
+t.test('random histories match the oracle', async (t) => {
+  const specs: (string | HashSpec)[] = ['default', 'assignment', 'quadratic', 'linear', customHash([7, 3, 1], [5, 11, 2, 9, 4])]
+  const cases = [
+    { m: 512, steps: 40 },
+    { m: 7, steps: 40 },
+    { m: 16, steps: 40 },
+    { m: 65536, steps: 8 },
+  ]
+  const random = rng(42)
+  const big = Number.MAX_SAFE_INTEGER
+  const ids = [0, 1, 2, 6, 7, 511, 512, 65535, 65536, 123456, 2 ** 32 + 9, 2 ** 45, big - 1, big]
+  for (let n = 0; n < 40; n++) ids.push(Math.floor(random() * 1e6), Math.floor(random() * big))
+  for (const hash of specs) {
+    for (const probe of ['linear', 'quadratic'] as const) {
+      for (const { m, steps } of cases) {
+        const r = new HashRing<string>({ slots: m, hash, probe })
+        const model = new Model(r.hash, m, r.vnodes, probe)
+        let serial = 0
+        for (let step = 0; step < steps; step++) {
+          const label = `${r.hash.name}/${probe}/M=${m} step ${step}`
+          if (r.size > 0 && random() < 0.4) {
+            const victim = model.members[Math.floor(random() * model.members.length)]!.name
+            t.equal(r.remove(victim), true)
+            model.remove(victim)
+          } else {
+            const name = `S${++serial}`
+            const expected = model.add(name, false)
+            t.equal(r.fits([name]), expected !== 'full', `${label}: fits`)
+            if (expected === 'full') {
+              const before = owners(r)
+              t.throws(() => r.add(name, `v:${name}`), RingFullError, `${label}: full`)
+              t.same(owners(r), before, `${label}: a failed add changes nothing`)
+            } else {
+              r.add(name, `v:${name}`)
+              model.add(name)
+            }
+          }
+          checkAgainstModel(t, r, model, ids, label)
+        }
+      }
+    }
+  }
+})
+
+// ---- a full ring ------------------------------------------------------------------------
+
+t.test('full ring: M=16, K=4, the 5th server has no room', async (t) => {
+  const r = ringOf('assignment', 'linear', ['S1', 'S2', 'S3', 'S4'], 16, 4)
+  // S1: Φ(1, j) = 26 + j² + 2j = 26, 29, 34, 41 -> mod 16: 10, 13, 2, 9
+  t.same(r.slotsOf('S1'), [10, 13, 2, 9])
+  // S2: 29 + j² + 2j = 29, 32, 37, 44 -> 13 (S1) -> 14, 0, 5, 12
+  t.same(r.slotsOf('S2'), [14, 0, 5, 12])
+  t.equal(r.shares().get('S1')! + r.shares().get('S2')! + r.shares().get('S3')! + r.shares().get('S4')!, 16)
+  t.notOk(r.fits(['S5']))
+  const before = { names: r.names(), owners: owners(r), shares: r.shares() }
+  const err = t.throws(() => r.add('S5', 'v')) as RingFullError
+  t.ok(err instanceof RingFullError)
+  t.match(err, { code: 'RING_FULL', status: 400, message: /no room/ })
+  t.same({ names: r.names(), owners: owners(r), shares: r.shares() }, before, 'nothing changed')
+  t.notOk(r.has('S5'))
+  r.remove('S3')
+  r.add('S5', 'v')
+  t.equal(r.serverIdOf('S5'), 3, 'after a removal there is room, and id 3 is free again')
+})
+
+t.test('a failure part-way through a member leaves no trace', async (t) => {
+  // M=16, K=5, Φ(i, j) = i² + j² + 2j + 25 mod 16, linear probing:
+  // S1: 26, 29, 34, 41, 50 -> 10, 13, 2, 9, 2 (own) -> 3
+  // S2: 29, 32, 37, 44, 53 -> 13 (S1) -> 14, 0, 5, 12, 5 (own) -> 6
+  // S3: 34, 37, 42, 49, 58 -> 2 3 -> 4;  5 6 -> 7;  10 -> 11;  1;  10 11 12 13 14 -> 15
+  // Fifteen slots taken, 8 is free. S4: Φ(4, 0) = 41 -> 9, walks 9..15, 0..7 -> 8; then
+  // Φ(4, 1) = 44 -> 12 finds nothing: the ring is full at virtual server 1.
+  const r = ringOf('assignment', 'linear', ['S1', 'S2', 'S3'], 16, 5)
+  t.same(r.slotsOf('S1'), [10, 13, 2, 9, 3])
+  t.same(r.slotsOf('S2'), [14, 0, 5, 12, 6])
+  t.same(r.slotsOf('S3'), [4, 7, 11, 1, 15])
+  const before = owners(r)
+  t.equal(before[8], 'S1', 'slot 8 is free: its owner is 9 (S1)')
+  t.throws(() => r.add('S4', 'v'), { name: 'RingFullError', message: /virtual server 1 of "S4"/ })
+  t.same(owners(r), before, 'slot 8, which vnode 0 took, is free again')
+  t.equal(r.size, 3)
+  t.ok(Math.max(...r.ownerTable()) < r.size, 'no table entry points past the members')
+  r.remove('S1')
+  r.add('S4', 'v')
+  t.equal(r.serverIdOf('S4'), 1)
+  t.same(r.slotsOf('S4'), [10, 13, 2, 9, 3], 'id 1 again: exactly where S1 was')
+})
+
+t.test('quadratic probing: a free slot it cannot reach is no room', async (t) => {
+  // Φ ≡ 0: every virtual server wants slot 0. Squares mod 16 are only 0, 1, 4, 9.
+  const spec = customHash([0, 0, 0], [0, 0, 0, 0, 0])
+  const q = ringOf(spec, 'quadratic', ['A'], 16, 4)
+  t.same(q.slotsOf('A'), [0, 1, 4, 9], '0, 0+1², 0+2², 0+3²')
+  t.notOk(q.fits(['B']), 'twelve slots are free, none reachable')
+  t.throws(() => q.add('B', 'v'), RingFullError)
+  t.same(q.names(), ['A'])
+  const l = ringOf(spec, 'linear', ['A', 'B'], 16, 4)
+  t.same(l.slotsOf('B'), [4, 5, 6, 7], 'linear probing reaches every slot')
+})
+
+// ---- membership bookkeeping --------------------------------------------------------------
+
+t.test('names, ids, values, duplicates', async (t) => {
+  const r = new HashRing<{ pool: number }>({ hash: 'assignment' })
+  const pool = { pool: 1 }
+  r.add('Server 1', pool)
+  r.add('Server 2', { pool: 2 })
+  r.add('Server 3', { pool: 3 })
+  t.equal(r.get('Server 1'), pool, 'the very payload object')
+  t.same(r.names(), ['Server 1', 'Server 2', 'Server 3'])
+  t.equal(r.size, 3)
+  const before = owners(r)
+  t.throws(() => r.add('Server 2', { pool: 9 }), /already exists/)
+  t.same(owners(r), before)
+  t.equal(r.get('Server 2')!.pool, 2)
+  r.remove('Server 2')
+  r.add('Server 4', { pool: 4 })
+  r.add('Server 5', { pool: 5 })
+  t.same(['Server 1', 'Server 3', 'Server 4', 'Server 5'].map((n) => r.serverIdOf(n)), [1, 3, 2, 4], 'smallest free id')
+  t.throws(() => (r.slotsOf('Server 1') as number[]).push(1), TypeError, 'slotsOf is read-only')
+})
+
+t.test('fits / checkRoom validate a whole batch without changing the ring', async (t) => {
+  const r = ringOf('assignment', 'linear', ['S1', 'S2'], 16, 4) // 8 of 16 slots used
+  const before = owners(r)
+  t.ok(r.fits([]))
+  t.ok(r.fits(['a']))
+  t.ok(r.fits(['a', 'b']))
+  t.notOk(r.fits(['a', 'b', 'c']))
+  t.throws(() => r.checkRoom(['a', 'b', 'c']), RingFullError)
+  t.doesNotThrow(() => r.checkRoom(['a', 'b']))
+  t.throws(() => r.checkRoom(['S1']), /already exists or is repeated/)
+  t.throws(() => r.fits(['a', 'a']), /already exists or is repeated/)
+  t.same(owners(r), before)
+  t.same(r.names(), ['S1', 'S2'])
+  r.add('a', 'v')
+  r.add('b', 'v')
+  t.equal(r.size, 4, 'what fits said would fit did')
 })
