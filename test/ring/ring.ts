@@ -413,3 +413,64 @@ t.test('fits / checkRoom validate a whole batch without changing the ring', asyn
   r.add('b', 'v')
   t.equal(r.size, 4, 'what fits said would fit did')
 })
+
+// ---- failover walk and distribution ----------------------------------------------------------
+
+t.test('next walks clockwise to the next distinct member', async (t) => {
+  const r = ringOf('assignment', 'linear', ['S1', 'S2', 'S3'])
+  // Occupied: S1 26 29 34 41 ..., S2 30 32 37 ..., S3 35 38 42 ... (see above).
+  // id 0: H = 17 -> first occupied clockwise is 26 (S1); then 29 (S1), 30 (S2), 32, 34, 35 (S3).
+  t.equal(r.slotOf(0), 17)
+  const offered: string[] = []
+  const all = (_v: string, name: string) => (offered.push(name), false)
+  t.equal(r.next(0, all), undefined, 'nobody accepted')
+  t.same(offered, ['S1', 'S2', 'S3'], 'each member offered once, in clockwise order')
+  t.equal(r.next(0, () => true), 'value of S1', 'first choice is pick()')
+  t.equal(r.pick(0), 'value of S1')
+  t.equal(r.next(0, (_v, n) => n !== 'S1'), 'value of S2')
+  t.equal(r.next(0, (_v, n) => n === 'S3'), 'value of S3')
+  // id 10: H = 100 + 20 + 17 = 137, past the last occupied slot (114): wraps to 26 (S1).
+  t.equal(r.slotOf(10), 137)
+  t.equal(r.pick(10), 'value of S1')
+  t.equal(r.next(10, (_v, n) => n !== 'S1'), 'value of S2', 'wraps, then 29 (S1) is skipped, 30 is S2')
+  // id 3: H = 9 + 6 + 17 = 32 -> S2 owns 32 itself; the next distinct is 34 (S1).
+  offered.length = 0
+  r.next(3, all)
+  t.same(offered, ['S2', 'S1', 'S3'])
+  const one = ringOf('assignment', 'linear', ['solo'])
+  let calls = 0
+  t.equal(one.next(0, () => (calls++, false)), undefined)
+  t.equal(calls, 1, 'a single member is offered once')
+})
+
+t.test('default spreads 10,000 random ids evenly; assignment is exact but skewed', async (t) => {
+  const random = rng(7)
+  const ids = Array.from({ length: 10000 }, () => 100000 + Math.floor(random() * 900000)) // 6 digits
+  const names = ['Server 1', 'Server 2', 'Server 3']
+  const count = (r: HashRing<string>) => {
+    const c = new Map(names.map((n) => [n, 0]))
+    for (const id of ids) {
+      const v = r.pick(id)!
+      const name = v.slice('value of '.length)
+      c.set(name, c.get(name)! + 1)
+    }
+    return c
+  }
+  const d = count(ringOf('default', 'linear', names))
+  for (const [name, n] of d) t.ok(n < 6000 && n > 1000, `default: ${name} got ${n} of 10000`)
+
+  // The assignment preset: each request lands where the formula says, however uneven.
+  const ar = ringOf('assignment', 'linear', names)
+  const model = new Model(ar.hash, 512, 9, 'linear')
+  for (const n of names) model.add(n)
+  const want = new Map(names.map((n) => [n, 0]))
+  for (const id of ids) {
+    const owner = model.owner(refSlot(ar.hash, 512, id))!
+    want.set(owner, want.get(owner)! + 1)
+  }
+  const a = count(ar)
+  t.same(a, want, 'assignment: counts equal the oracle\'s')
+  const max = Math.max(...a.values())
+  t.ok(max > 6000, `assignment is skewed: one server takes ${max} of 10000`)
+  t.comment(`default ${JSON.stringify([...d])}; assignment ${JSON.stringify([...a])}`)
+})
