@@ -6,6 +6,7 @@
 import { parseHashSpec, type HashSpec } from './ring/hashes.js'
 import { parseKeySource, type KeySource } from './keys.js'
 import { validateHostname } from './names.js'
+import type { TcpKey } from './proxy/tcp.js'
 
 export type Probe = 'linear' | 'quadratic'
 export type ProviderKind = 'process' | 'docker'
@@ -39,6 +40,14 @@ export interface Config {
   readonly upstreamTimeoutMs: number
   readonly maxBodyBytes: number
   readonly quiet: boolean
+  /** Port of the L4 (TCP mode) listener; undefined: no TCP listener. */
+  readonly tcpPort: number | undefined
+  readonly tcpKey: TcpKey
+  readonly tcpConnectTimeoutMs: number
+  /** Idle timeout of TCP-mode connections and upgraded (WebSocket) tunnels; 0: none. */
+  readonly idleTimeoutMs: number
+  /** Most TCP-mode connections plus upgraded tunnels open at once. */
+  readonly maxConnections: number
 }
 
 /** Thrown for a bad flag or environment value; main prints it and exits with status 2. */
@@ -80,6 +89,11 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'drain-timeout', env: 'LB_DRAIN_TIMEOUT', default: '10000', help: 'ms in-flight requests may take to finish on a leaving replica' },
   { flag: 'upstream-timeout', env: 'LB_UPSTREAM_TIMEOUT', default: '30000', help: 'ms a replica may take to start answering (then 504)' },
   { flag: 'max-body', env: 'LB_MAX_BODY', default: '65536', help: 'largest admin request body in bytes (then 413)' },
+  { flag: 'tcp-port', env: 'LB_TCP_PORT', help: 'also proxy raw TCP (L4 mode) on this port, 0: any free port (default: no TCP listener)' },
+  { flag: 'tcp-key', env: 'LB_TCP_KEY', default: 'ip', help: 'TCP connection key: ip (client address) or ip-port (client address and port)' },
+  { flag: 'tcp-connect-timeout', env: 'LB_TCP_CONNECT_TIMEOUT', default: '5000', help: 'ms a replica may take to accept a TCP connection (then the next one is tried)' },
+  { flag: 'idle-timeout', env: 'LB_IDLE_TIMEOUT', default: '3600000', help: 'ms a TCP connection or WebSocket tunnel may carry no byte before it is closed (0: never)' },
+  { flag: 'max-connections', env: 'LB_MAX_CONNECTIONS', default: '10000', help: 'most TCP connections plus WebSocket tunnels open at once; more are refused' },
   { flag: 'quiet', env: 'LB_QUIET', default: 'false', boolean: true, help: 'log only errors' },
 ]
 
@@ -200,6 +214,14 @@ export function buildConfig(values: Readonly<Record<string, string>>): Config {
     upstreamTimeoutMs: integer('upstream-timeout', get('upstream-timeout'), 1, 3_600_000),
     maxBodyBytes: integer('max-body', get('max-body'), 16, 64 * 1024 * 1024),
     quiet: boolean('quiet', get('quiet')),
+    tcpPort: values['tcp-port'] === undefined ? undefined : integer('tcp-port', get('tcp-port'), 0, 65535),
+    tcpKey: oneOf('tcp-key', get('tcp-key'), ['ip', 'ip-port'] as const),
+    tcpConnectTimeoutMs: integer('tcp-connect-timeout', get('tcp-connect-timeout'), 1, 600_000),
+    idleTimeoutMs: integer('idle-timeout', get('idle-timeout'), 0, 2_147_483_647),
+    maxConnections: integer('max-connections', get('max-connections'), 1, 1_000_000),
+  }
+  if (config.tcpPort !== undefined && config.tcpPort !== 0 && config.tcpPort === config.port) {
+    throw new ConfigError(`--tcp-port must differ from --port (both are ${config.port})`)
   }
   if (config.vnodes * config.replicas > config.slots) {
     throw new ConfigError(`the ring has ${config.slots} slots, too few for ${config.replicas} replicas x ${config.vnodes} virtual servers`)
