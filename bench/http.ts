@@ -1,0 +1,409 @@
+/**
+ * `npm run bench`: HTTP throughput and latency of the balancer next to the replica hit
+ * directly and next to nginx and HAProxy as consistent-hash proxies over the same replicas.
+ *
+ * Everything measured runs in its own process (bench/procs.ts); this process only drives
+ * autocannon. Runs are interleaved (every target once per repetition, order rotating) and
+ * repeated; the table reports medians, and each target's throughput as the median over the
+ * repetitions of (target req/s / direct req/s), direct measured minutes apart at most.
+ * Writes docs/bench/http.json (every run) and docs/bench/http.md (the table).
+ *
+ *   npm run bench -- --help
+ */
+import autocannon from 'autocannon'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg, release, totalmem } from 'node:os'
+import { join } from 'node:path'
+import {
+  cpuSeconds,
+  root,
+  startBalancer,
+  startHaproxy,
+  startNginx,
+  startReplica,
+  versionOf,
+  which,
+  type Managed,
+  type Replica,
+} from './procs.js'
+import { median, round } from './stats.js'
+
+const TARGETS = ['direct', 'balancer', 'nginx', 'haproxy'] as const
+type TargetName = (typeof TARGETS)[number]
+
+interface Options {
+  duration: number
+  warmup: number
+  repeats: number
+  connections: number[]
+  targets: TargetName[]
+  replicas: number
+  workers: number
+  path: string
+  install: boolean
+  out: string
+  balancerArgs: string[]
+}
+
+const HELP = `Usage: npm run bench -- [flags]
+
+  --duration S       seconds per measured run (default 8)
+  --warmup S         seconds of warm-up load per target before measuring (default 2)
+  --repeats R        repetitions; the table shows medians (default 3, at least 1)
+  --connections LIST concurrent connections, comma-separated (default 10,100)
+  --targets LIST     any of direct,balancer,nginx,haproxy (default: all that are installed)
+  --replicas N       replicas behind the proxies (default 3)
+  --workers N        nginx worker processes / HAProxy threads (default 1, like the balancer)
+  --path P           request path (default /home)
+  --balancer-args S  extra balancer flags, e.g. "--hash linear"
+  --install          apt-get install -y nginx-light haproxy when missing (needs root)
+  --out DIR          where http.json and http.md go (default docs/bench)
+  --quick            shorter: --duration 3 --warmup 1 (still 3 repetitions)
+
+With the defaults (4 targets, 2 connection counts, 3 x 8 s) a run takes about 4 minutes.`
+
+function parseOptions(argv: string[]): Options {
+  const o: Options = {
+    duration: 8,
+    warmup: 2,
+    repeats: 3,
+    connections: [10, 100],
+    targets: [...TARGETS],
+    replicas: 3,
+    workers: 1,
+    path: '/home',
+    install: false,
+    out: join(root, 'docs', 'bench'),
+    balancerArgs: [],
+  }
+  let targetsGiven = false
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    const value = (): string => {
+      const v = argv[++i]
+      if (v === undefined) throw new Error(`${arg} needs a value`)
+      return v
+    }
+    const num = (min: number): number => {
+      const n = Number(value())
+      if (!Number.isFinite(n) || n < min) throw new Error(`${arg} must be a number >= ${min}`)
+      return n
+    }
+    switch (arg) {
+      case '--help':
+      case '-h':
+        console.log(HELP)
+        process.exit(0)
+      case '--duration':
+        o.duration = num(1)
+        break
+      case '--warmup':
+        o.warmup = num(0)
+        break
+      case '--repeats':
+        o.repeats = Math.floor(num(1))
+        break
+      case '--connections':
+        o.connections = value().split(',').map((s) => Number(s.trim()))
+        if (o.connections.some((c) => !Number.isInteger(c) || c < 1)) throw new Error('--connections must be positive integers')
+        break
+      case '--targets': {
+        const list = value().split(',').map((s) => s.trim())
+        for (const t of list) if (!(TARGETS as readonly string[]).includes(t)) throw new Error(`unknown target ${t}; use ${TARGETS.join(',')}`)
+        o.targets = list as TargetName[]
+        targetsGiven = true
+        break
+      }
+      case '--replicas':
+        o.replicas = Math.floor(num(1))
+        break
+      case '--workers':
+        o.workers = Math.floor(num(1))
+        break
+      case '--path':
+        o.path = value()
+        break
+      case '--balancer-args':
+        o.balancerArgs = value().split(/\s+/).filter(Boolean)
+        break
+      case '--install':
+        o.install = true
+        break
+      case '--out':
+        o.out = value()
+        break
+      case '--quick':
+        o.duration = 3
+        o.warmup = 1
+        break
+      default:
+        throw new Error(`unknown flag ${arg} (see --help)`)
+    }
+  }
+  if (!o.targets.includes('direct')) o.targets.unshift('direct') // ratios need it
+  ;(o as { targetsGiven?: boolean }).targetsGiven = targetsGiven
+  return o
+}
+
+function ensureProxies(o: Options): void {
+  const missing = (['nginx', 'haproxy'] as const).filter((t) => o.targets.includes(t) && !which(t))
+  if (missing.length === 0) return
+  if (o.install) {
+    const pkgs = missing.map((m) => (m === 'nginx' ? 'nginx-light' : m))
+    console.log(`installing ${pkgs.join(' ')} (apt-get)...`)
+    const r = spawnSync('apt-get', ['install', '-y', ...pkgs], { stdio: 'inherit' })
+    if (r.status !== 0) spawnSync('sh', ['-c', `apt-get update && apt-get install -y ${pkgs.join(' ')}`], { stdio: 'inherit' })
+  }
+  for (const t of missing) {
+    if (which(t)) continue
+    const explicit = (o as { targetsGiven?: boolean }).targetsGiven
+    const note = `${t} is not installed: skipped (npm run bench -- --install installs nginx and haproxy with apt-get)`
+    if (explicit) throw new Error(note)
+    console.log(note)
+    o.targets = o.targets.filter((x) => x !== t)
+  }
+}
+
+interface Run {
+  target: TargetName
+  connections: number
+  repeat: number
+  rps: number
+  p50: number
+  p90: number
+  p99: number
+  max: number
+  errors: number
+  non2xx: number
+  requests: number
+  cpuS: number
+  loadgenCpuS: number
+}
+
+async function measure(url: string, connections: number, duration: number): Promise<autocannon.Result> {
+  return autocannon({ url, connections, duration, pipelining: 1, timeout: 10 })
+}
+
+async function main(): Promise<void> {
+  const o = parseOptions(process.argv.slice(2))
+  ensureProxies(o)
+  const started = Date.now()
+  const perRun = o.duration + 0.3
+  const estimate = o.targets.length * (o.warmup + 1) + o.targets.length * o.connections.length * o.repeats * perRun + 5
+  console.log(
+    `bench: ${o.targets.join(', ')} x ${o.connections.join('/')} connections x ${o.repeats} repetitions x ${o.duration} s; about ${Math.ceil(estimate / 60)} min`,
+  )
+  // Bounded: if anything hangs, give up well after the estimate (the exit handler kills children).
+  const watchdog = setTimeout(() => {
+    console.error(`bench: still running after ${Math.round((estimate * 2 + 60) / 60)} min; giving up`)
+    process.exit(1)
+  }, (estimate * 2 + 60) * 1000)
+  watchdog.unref()
+
+  const replicas: Replica[] = []
+  for (let i = 1; i <= o.replicas; i++) replicas.push(await startReplica(`Server ${i}`))
+  const targets = new Map<TargetName, Managed & { url: string }>()
+  targets.set('direct', { ...replicas[0]!, url: `http://${replicas[0]!.host}:${replicas[0]!.port}` })
+  if (o.targets.includes('balancer')) targets.set('balancer', await startBalancer(replicas, o.balancerArgs))
+  if (o.targets.includes('nginx')) targets.set('nginx', await startNginx(replicas, { workers: o.workers }))
+  if (o.targets.includes('haproxy')) targets.set('haproxy', await startHaproxy(replicas, { workers: o.workers }))
+  console.log(`replicas: ${replicas.map((r) => `${r.name} :${r.port}`).join(', ')}; direct is ${replicas[0]!.name}`)
+
+  const runs: Run[] = []
+  try {
+    if (o.warmup > 0) {
+      process.stdout.write('warm-up:')
+      for (const name of o.targets) {
+        process.stdout.write(` ${name}`)
+        await measure(targets.get(name)!.url + o.path, Math.max(...o.connections), o.warmup)
+      }
+      process.stdout.write('\n')
+    }
+    const total = o.targets.length * o.connections.length * o.repeats
+    let n = 0
+    for (let repeat = 0; repeat < o.repeats; repeat++) {
+      // Rotate the order each repetition so no target always runs right after another.
+      const order = o.targets.map((_, i) => o.targets[(i + repeat) % o.targets.length]!)
+      for (const connections of o.connections) {
+        for (const name of order) {
+          const target = targets.get(name)!
+          const pids = target.cpuPids()
+          const cpu0 = cpuSeconds(pids)
+          const gen0 = process.cpuUsage()
+          const r = await measure(target.url + o.path, connections, o.duration)
+          const cpuS = cpuSeconds(pids) - cpu0
+          const gen = process.cpuUsage(gen0)
+          const run: Run = {
+            target: name,
+            connections,
+            repeat,
+            rps: r.requests.total / r.duration,
+            p50: r.latency.p50,
+            p90: r.latency.p90,
+            p99: r.latency.p99,
+            max: r.latency.max,
+            errors: r.errors + r.timeouts + r.non2xx,
+            non2xx: r.non2xx,
+            requests: r.requests.total,
+            cpuS,
+            loadgenCpuS: (gen.user + gen.system) / 1e6,
+          }
+          runs.push(run)
+          n++
+          const eta = Math.round(((Date.now() - started) / n) * (total - n) / 1000)
+          console.log(
+            `[${String(n).padStart(2)}/${total}] c=${String(connections).padEnd(3)} ${name.padEnd(8)} ` +
+              `${fmt(run.rps).padStart(7)} req/s  p50 ${run.p50} ms  p99 ${run.p99} ms  errors ${run.errors}  ` +
+              `cpu ${run.cpuS.toFixed(2)} s (${fmt(run.requests / Math.max(run.cpuS, 0.01))} req/cpu-s)  eta ${eta} s`,
+          )
+        }
+      }
+    }
+  } finally {
+    await Promise.all([...targets.entries()].filter(([k]) => k !== 'direct').map(([, t]) => t.stop()))
+    await Promise.all(replicas.map((r) => r.stop()))
+  }
+
+  const summary = summarise(runs, o)
+  const meta = machine(o)
+  mkdirSync(o.out, { recursive: true })
+  writeFileSync(join(o.out, 'http.json'), JSON.stringify({ meta, options: o, summary, runs }, null, 2) + '\n')
+  const md = markdown(summary, meta, o)
+  writeFileSync(join(o.out, 'http.md'), md)
+  console.log('\n' + md)
+  console.log(`wrote ${join(o.out, 'http.json')} and ${join(o.out, 'http.md')} in ${Math.round((Date.now() - started) / 1000)} s`)
+  clearTimeout(watchdog)
+}
+
+interface Row {
+  target: TargetName
+  connections: number
+  rps: number
+  rpsMin: number
+  rpsMax: number
+  ratio: number
+  p50: number
+  p99: number
+  errors: number
+  reqPerCpuS: number
+  cpuPct: number
+}
+
+function summarise(runs: Run[], o: Options): Row[] {
+  const rows: Row[] = []
+  for (const connections of o.connections) {
+    for (const target of o.targets) {
+      const mine = runs.filter((r) => r.target === target && r.connections === connections)
+      if (mine.length === 0) continue
+      // Ratio per repetition against the direct run of the same repetition, then the median.
+      const ratios = mine.map((r) => {
+        const d = runs.find((x) => x.target === 'direct' && x.connections === connections && x.repeat === r.repeat)
+        return d ? r.rps / d.rps : NaN
+      })
+      rows.push({
+        target,
+        connections,
+        rps: median(mine.map((r) => r.rps)),
+        rpsMin: Math.min(...mine.map((r) => r.rps)),
+        rpsMax: Math.max(...mine.map((r) => r.rps)),
+        ratio: median(ratios),
+        p50: median(mine.map((r) => r.p50)),
+        p99: median(mine.map((r) => r.p99)),
+        errors: mine.reduce((s, r) => s + r.errors, 0),
+        reqPerCpuS: median(mine.map((r) => r.requests / Math.max(r.cpuS, 0.01))),
+        cpuPct: median(mine.map((r) => (100 * r.cpuS) / o.duration)),
+      })
+    }
+  }
+  return rows
+}
+
+interface Meta {
+  date: string
+  cpu: string
+  cores: number
+  memoryGiB: number
+  kernel: string
+  node: string
+  nginx?: string
+  haproxy?: string
+  commit: string
+  loadavgBefore: number[]
+  command: string
+}
+
+function machine(o: Options): Meta {
+  let commit = 'unknown'
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim()
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'replica'], { cwd: root, encoding: 'utf8' }).trim()
+    if (dirty) commit += ' (src/ with uncommitted changes)'
+  } catch {}
+  const args = process.argv.slice(2)
+  return {
+    date: new Date().toISOString(),
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    memoryGiB: round(totalmem() / 2 ** 30, 1),
+    kernel: release(),
+    node: process.version,
+    ...(o.targets.includes('nginx') ? { nginx: versionOf('nginx', ['-v']) } : {}),
+    ...(o.targets.includes('haproxy') ? { haproxy: versionOf('haproxy', ['-v']) } : {}),
+    commit,
+    loadavgBefore: loadavg().map((l) => round(l, 2)),
+    command: `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`,
+  }
+}
+
+function fmt(n: number): string {
+  return Math.round(n).toLocaleString('en-US')
+}
+
+const LABEL: Record<TargetName, string> = {
+  direct: 'replica, direct',
+  balancer: '**ring-balancer**',
+  nginx: 'nginx (hash consistent)',
+  haproxy: 'HAProxy (hash-type consistent)',
+}
+
+function markdown(rows: Row[], meta: Meta, o: Options): string {
+  const lines = [
+    `Measured ${meta.date.slice(0, 16).replace('T', ' ')} UTC on ${meta.cores} x ${meta.cpu}, ${meta.memoryGiB} GiB, Linux ${meta.kernel}, Node ${meta.node}` +
+      `${meta.nginx ? `, ${meta.nginx.replace('nginx version: ', '')}` : ''}${meta.haproxy ? `, ${meta.haproxy.replace(/ - https.*$/, '').replace(/ \d{4}\/\d\d\/\d\d$/, '')}` : ''}; commit ${meta.commit}.`,
+    `Command: \`${meta.command}\` — ${o.repeats} interleaved repetition${o.repeats > 1 ? 's' : ''} of ${o.duration} s per cell, medians shown; ` +
+      `${o.replicas} replicas; GET ${o.path}; autocannon in its own process; nginx/HAProxy with ${o.workers} worker${o.workers > 1 ? 's' : ''}. ` +
+      `Everything shares the machine's ${meta.cores} cores (load average before: ${meta.loadavgBefore.join(', ')}).`,
+    '',
+    '| target | conns | req/s (median) | min–max | × direct | p50 ms | p99 ms | errors | req per CPU-s | CPU % |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ]
+  for (const r of rows) {
+    lines.push(
+      `| ${LABEL[r.target]} | ${r.connections} | ${fmt(r.rps)} | ${fmt(r.rpsMin)}–${fmt(r.rpsMax)} | ${r.target === 'direct' ? '1' : r.ratio.toFixed(2)} | ` +
+        `${r.p50} | ${r.p99} | ${r.errors} | ${fmt(r.reqPerCpuS)} | ${Math.round(r.cpuPct)} |`,
+    )
+  }
+  lines.push(
+    '',
+    '× direct: median over repetitions of target req/s ÷ direct req/s in the same repetition. ' +
+      'Latency from autocannon (1 ms resolution). req per CPU-s: requests served per second of CPU ' +
+      '(user + system, all threads, /proc/PID/stat) used by the proxy process(es) — or by the one replica, for direct.',
+  )
+  const b100 = rows.find((r) => r.target === 'balancer' && r.connections === 100)
+  const b10 = rows.find((r) => r.target === 'balancer' && r.connections === 10)
+  if (b100 && b10) {
+    const ok = b100.ratio >= 0.4 && b100.errors === 0 && b10.errors === 0 && b10.p99 < 5
+    lines.push(
+      '',
+      `Target (issue 5): balancer ≥ 0.40 × direct at 100 connections with zero errors, p99 < 5 ms at 10 connections — ` +
+        `measured ${b100.ratio.toFixed(2)} ×, ${b100.errors + b10.errors} errors, p99 ${b10.p99} ms: **${ok ? 'met' : 'not met'}**.`,
+    )
+  }
+  return lines.join('\n') + '\n'
+}
+
+main().catch((err: Error) => {
+  console.error(`bench: ${err.message}`)
+  process.exit(1)
+})

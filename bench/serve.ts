@@ -1,0 +1,73 @@
+/**
+ * The balancer as the benchmark runs it: the real app (`startApp`, the same flags as
+ * `dist/src/main.js`) in its own process, over replicas the benchmark started itself, so
+ * that the balancer, nginx and HAProxy all proxy to the very same replica processes.
+ *
+ * The replicas are handed over in BENCH_UPSTREAMS (JSON [{name, host, port}]) and adopted
+ * the way the Docker provider adopts the containers of an earlier run. The bench owns them:
+ * stopping one here only forgets it. A replica the balancer starts later (a replacement)
+ * is an ordinary child process. Reports {type: 'ready', url} over IPC once listening.
+ */
+import { startApp } from '../src/app.js'
+import { loadConfig } from '../src/config.js'
+import { ProcessProvider } from '../src/replicas/process.js'
+import type { ReplicaHandle, ReplicaProvider } from '../src/replicas/provider.js'
+
+class AdoptingProvider implements ReplicaProvider {
+  readonly kind = 'process'
+  private readonly inner: ProcessProvider
+  private adopted: ReplicaHandle[]
+
+  constructor(adopted: ReplicaHandle[], startTimeoutMs: number) {
+    this.adopted = adopted
+    this.inner = new ProcessProvider({ startTimeoutMs })
+  }
+
+  async init(): Promise<ReplicaHandle[]> {
+    await this.inner.init()
+    return [...this.adopted]
+  }
+
+  start(name: string): Promise<ReplicaHandle> {
+    return this.inner.start(name)
+  }
+
+  async stop(name: string): Promise<void> {
+    if (this.adopted.some((h) => h.name === name)) this.adopted = this.adopted.filter((h) => h.name !== name)
+    else await this.inner.stop(name)
+  }
+
+  list(): ReplicaHandle[] {
+    return [...this.adopted, ...this.inner.list()]
+  }
+
+  onExit(listener: (name: string) => void): void {
+    this.inner.onExit(listener)
+  }
+
+  close(): Promise<void> {
+    this.adopted = []
+    return this.inner.close()
+  }
+}
+
+const upstreams = JSON.parse(process.env.BENCH_UPSTREAMS ?? '[]') as Array<{ name: string; host: string; port: number }>
+const config = loadConfig(process.argv.slice(2), process.env)
+const provider = new AdoptingProvider(
+  upstreams.map((u) => ({ name: u.name, host: u.host, port: u.port, id: `bench:${u.port}` })),
+  config.startTimeoutMs,
+)
+const app = await startApp(config, { provider })
+process.send?.({ type: 'ready', url: app.url })
+
+const stop = (): void => {
+  app.close().then(
+    () => process.exit(0),
+    () => process.exit(1),
+  )
+  setTimeout(() => process.exit(1), 5000).unref()
+}
+process.on('SIGTERM', stop)
+process.on('SIGINT', stop)
+// Never outlive the benchmark that started us.
+process.on('disconnect', stop)
