@@ -1,0 +1,84 @@
+// Configuration: defaults, flags and their environment twins, validation messages, freezing.
+import t from 'tap'
+import { ConfigError, OPTIONS, helpText, loadConfig, parseArgs } from '../src/config.js'
+
+t.test('defaults match the SPEC', async (t) => {
+  const c = loadConfig([])
+  t.equal(c.port, 5000)
+  t.equal(c.replicas, 3)
+  t.same(c.names, ['Server 1', 'Server 2', 'Server 3'])
+  t.equal(c.slots, 512)
+  t.equal(c.vnodes, 9, 'K = log2(512)')
+  t.equal(c.probe, 'linear')
+  t.same(c.key, { kind: 'random' })
+  t.equal(c.provider, 'process')
+  t.equal(c.network, 'net1')
+  t.ok(Object.isFrozen(c), 'frozen')
+  t.ok(Object.isFrozen(c.names))
+  t.ok(Object.isFrozen(c.health))
+  t.throws(() => {
+    ;(c as { port: number }).port = 1
+  }, TypeError)
+})
+
+t.test('flags, --flag=value, and env twins; flags win', async (t) => {
+  const c = loadConfig(
+    ['--port', '6000', '--slots=1024', '--hash', 'assignment', '--probe', 'quadratic', '--key', 'header:X-User', '--quiet'],
+    { LB_PORT: '7000', LB_REPLICAS: '4', LB_VNODES: '5' },
+  )
+  t.equal(c.port, 6000, 'flag beats env')
+  t.equal(c.replicas, 4, 'env used when no flag')
+  t.same(c.names, ['Server 1', 'Server 2', 'Server 3', 'Server 4'])
+  t.equal(c.slots, 1024)
+  t.equal(c.vnodes, 5)
+  t.equal(loadConfig(['--slots', '1024']).vnodes, 10, 'K follows M when not given')
+  t.equal(c.probe, 'quadratic')
+  t.same(c.key, { kind: 'header', name: 'x-user' })
+  t.equal(c.quiet, true)
+  t.equal(loadConfig(['--quiet=false']).quiet, false)
+  t.same(loadConfig(['--replicas', '2', '--names', 'a, b']).names, ['a', 'b'])
+  t.same(loadConfig(['--replicas', '3', '--names', 'a']).names, ['a'], 'the rest are named by the balancer')
+})
+
+t.test('bad values get clear messages', async (t) => {
+  const bad: Array<[string[], RegExp]> = [
+    [['--slots', '0'], /^--slots must be an integer from 1 to 65536, got "0"$/],
+    [['--slots', 'many'], /^--slots must be an integer from 1 to 65536, got "many"$/],
+    [['--port', '70000'], /^--port must be an integer from 0 to 65535, got "70000"$/],
+    [['--replicas', '-1'], /^--replicas must be an integer/],
+    [['--vnodes', '600'], /^--vnodes must be an integer from 1 to 512, got "600"$/],
+    [['--hash', 'nope'], /^--hash: .*nope/],
+    [['--probe', 'cubic'], /^--probe must be one of linear, quadratic, got "cubic"$/],
+    [['--key', 'header:'], /^--key: header: needs a name, e.g. header:x-user-id$/],
+    [['--key', 'query:'], /^--key: query: needs a name/],
+    [['--key', 'cookie:a b'], /^--key: "a b" is not a valid cookie name$/],
+    [['--key', 'body'], /^--key: unknown key source "body"; use random, header:NAME, query:NAME, cookie:NAME, ip or path$/],
+    [['--provider', 'k8s'], /^--provider must be one of process, docker, got "k8s"$/],
+    [['--quiet=perhaps'], /^--quiet must be true or false, got "perhaps"$/],
+    [['--bogus', '1'], /^unknown flag --bogus \(see --help\)$/],
+    [['5000'], /^unexpected argument "5000"/],
+    [['--port'], /^--port needs a value$/],
+    [['--replicas', '2', '--names', 'a,b,c'], /^--names lists 3 names but --replicas is 2$/],
+    [['--names', 'a,a'], /^--names has a duplicate name$/],
+    [['--names', 'bad/name'], /^--names: Invalid hostname "bad\/name"/],
+    [['--slots', '16', '--vnodes', '8'], /^the ring has 16 slots, too few for 3 replicas x 8 virtual servers$/],
+    [['--network', 'has space'], /^--network must be a Docker network name or host/],
+  ]
+  for (const [argv, message] of bad) {
+    t.throws(() => loadConfig(argv), { name: 'ConfigError', message }, argv.join(' '))
+  }
+  t.throws(() => loadConfig([], { LB_SLOTS: '0' }), ConfigError, 'env values are validated too')
+})
+
+t.test('--help lists every flag with its env twin', async (t) => {
+  t.equal(parseArgs(['--help']).help, true)
+  t.equal(parseArgs(['-h']).help, true)
+  const text = helpText()
+  for (const o of OPTIONS) {
+    t.match(text, `--${o.flag}`)
+    t.match(text, `[${o.env}]`)
+  }
+  for (const flag of ['port', 'replicas', 'slots', 'vnodes', 'hash', 'probe', 'key']) {
+    t.ok(OPTIONS.some((o) => o.flag === flag), `--${flag} exists (scripts rely on it)`)
+  }
+})
