@@ -6,7 +6,9 @@
  * Lookups are O(1) and allocation-free: `table` (a Uint16Array of length M) maps every slot
  * to the index (in join order) of the member owning the nearest occupied slot clockwise,
  * the slot itself included. It is rebuilt in O(M) on each membership change, which is rare
- * next to requests.
+ * next to requests. Beside it, `points` lists the occupied slots in ring order and
+ * `pointAt` maps a slot to its nearest point, so the failover walk in next() steps over
+ * the N·K points instead of all M slots.
  */
 import { RingFullError } from '../errors.js'
 import { bindHash, parseHashSpec, type BoundHash, type HashSpec } from './hashes.js'
@@ -16,7 +18,7 @@ export type Probe = 'linear' | 'quadratic'
 export interface RingOptions {
   /** M, the number of slots: an integer 1..65536. Default 512. */
   slots?: number
-  /** K, virtual servers per member: an integer 1..M. Default floor(log2(M)), i.e. 9 for 512. */
+  /** K, virtual servers per member: an integer 1..M. Default round(log2(M)), i.e. 9 for 512. */
   vnodes?: number
   /** A HashSpec or a text accepted by parseHashSpec. Default `default` (well mixed). */
   hash?: HashSpec | string
@@ -51,13 +53,18 @@ export class HashRing<T> {
   private readonly occupant: Int32Array
   /** Slot -> index of the member owning it (nearest occupied slot clockwise). */
   private readonly table: Uint16Array
+  /** The occupied slots in increasing order; the first `pointCount` entries are valid. */
+  private readonly points: Int32Array
+  private pointCount = 0
+  /** Slot -> index into `points` of the nearest occupied slot clockwise. */
+  private readonly pointAt: Uint16Array
 
   constructor(options: RingOptions = {}) {
     const m = options.slots ?? 512
     if (!Number.isInteger(m) || m < 1 || m > MAX_SLOTS) {
       throw new RangeError(`slots (M) must be an integer from 1 to ${MAX_SLOTS}, got ${m}`)
     }
-    const k = options.vnodes ?? Math.max(1, Math.floor(Math.log2(m)))
+    const k = options.vnodes ?? Math.max(1, Math.round(Math.log2(m)))
     if (!Number.isInteger(k) || k < 1 || k > m) {
       throw new RangeError(`vnodes (K) must be an integer from 1 to slots (${m}), got ${k}`)
     }
@@ -73,6 +80,8 @@ export class HashRing<T> {
     this.bound = bindHash(this.hash, m)
     this.occupant = new Int32Array(m).fill(FREE)
     this.table = new Uint16Array(m)
+    this.points = new Int32Array(m)
+    this.pointAt = new Uint16Array(m)
   }
 
   get size(): number {
@@ -179,22 +188,25 @@ export class HashRing<T> {
   /**
    * Failover: walks clockwise over occupied slots from slotOf(id) and returns the first
    * member `accept` takes, offering each distinct member at most once. Undefined if none.
+   * `accept` must not change the ring's membership.
    */
   next(id: number, accept: (value: T, name: string) => boolean): T | undefined {
     const n = this.members.length
     if (n === 0) return undefined
-    const start = this.slotOf(id)
-    const first = this.members[this.table[start]!]!
-    if (accept(first.value, first.name)) return first.value
+    const start = this.pointAt[this.slotOf(id)]!
+    const first = this.occupant[this.points[start]!]!
+    const member = this.members[first]!
+    if (accept(member.value, member.name)) return member.value
     if (n === 1) return undefined
     // Only the failover path gets here, so a small Set is affordable.
-    const offered = new Set<number>([this.table[start]!])
-    for (let step = 1; step < this.slots && offered.size < n; step++) {
-      const index = this.occupant[(start + step) % this.slots]!
-      if (index === FREE || offered.has(index)) continue
+    const offered = new Set<number>([first])
+    const count = this.pointCount
+    for (let step = 1; step < count && offered.size < n; step++) {
+      const index = this.occupant[this.points[(start + step) % count]!]!
+      if (offered.has(index)) continue
       offered.add(index)
-      const member = this.members[index]!
-      if (accept(member.value, member.name)) return member.value
+      const next = this.members[index]!
+      if (accept(next.value, next.name)) return next.value
     }
     return undefined
   }
@@ -253,25 +265,29 @@ export class HashRing<T> {
     return placed
   }
 
-  /** Recomputes the owner table: each slot -> owner of the nearest occupied slot clockwise. */
+  /**
+   * Recomputes the tables: each slot -> its nearest occupied slot clockwise (pointAt) and
+   * that slot's owner (table).
+   */
   private rebuild(): void {
     const m = this.slots
     const occ = this.occupant
-    if (this.members.length === 0) {
+    const points = this.points
+    let count = 0
+    for (let s = 0; s < m; s++) if (occ[s] !== FREE) points[count++] = s
+    this.pointCount = count
+    if (count === 0) {
       this.table.fill(0)
+      this.pointAt.fill(0)
       return
     }
-    // Slots after the last occupied one wrap around to the first occupied one.
-    let owner = 0
-    for (let s = 0; s < m; s++) {
-      if (occ[s] !== FREE) {
-        owner = occ[s]!
-        break
-      }
-    }
+    // Walk backwards; slots after the last point wrap around to the first one (index 0).
+    let p = 0
+    let k = count
     for (let s = m - 1; s >= 0; s--) {
-      if (occ[s] !== FREE) owner = occ[s]!
-      this.table[s] = owner
+      if (occ[s] !== FREE) p = --k
+      this.pointAt[s] = p
+      this.table[s] = occ[points[p]!]!
     }
   }
 }

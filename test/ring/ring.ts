@@ -90,7 +90,7 @@ t.test('options: defaults and validation', async (t) => {
   t.equal(r.ownerTable().length, 512)
   t.ok(r.ownerTable() instanceof Uint16Array)
   t.equal(new HashRing({ slots: 65536 }).vnodes, 16, 'K defaults to log2(M)')
-  t.equal(new HashRing({ slots: 7 }).vnodes, 2)
+  t.equal(new HashRing({ slots: 7 }).vnodes, 3, 'round(log2(7)) = round(2.81), as the config does')
   t.equal(new HashRing({ slots: 1 }).vnodes, 1)
   t.match(new HashRing({ hash: 'assignment' }).hash, { kind: 'formula', name: 'assignment' })
   t.throws(() => new HashRing({ slots: 0 }), { name: 'RangeError', message: /slots \(M\) must be an integer from 1 to 65536/ })
@@ -269,6 +269,19 @@ function checkAgainstModel(t: Test, r: HashRing<string>, model: Model, ids: numb
     if (r.slotOf(id) !== slot || r.pick(id) !== (empty ? undefined : `v:${want[slot]}`)) bad++
   }
   t.equal(bad, 0, `${label}: slotOf and pick match for ${ids.length} ids`)
+  // next(): the distinct owners met walking clockwise from the request's slot, in order.
+  for (const id of ids.slice(0, 12)) {
+    const slot = refSlot(model.spec, model.m, id)
+    const order: string[] = []
+    for (let step = 0; step < model.m; step++) {
+      const name = model.occupied.get((slot + step) % model.m)
+      if (name !== undefined && !order.includes(name)) order.push(name)
+    }
+    const offered: string[] = []
+    r.next(id, (_v, name) => (offered.push(name), false))
+    if (offered.join() !== order.join()) bad++
+  }
+  t.equal(bad, 0, `${label}: next offers the distinct owners in clockwise order`)
   const counts = new Map(model.members.map((x) => [x.name, 0]))
   if (!empty) for (const name of want) counts.set(name!, counts.get(name!)! + 1)
   t.same(r.shares(), counts, `${label}: shares`)
