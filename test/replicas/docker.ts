@@ -1,0 +1,233 @@
+// The Docker provider against a real engine: start, stop, adopt, clean-up, errors.
+// Host networking only, so every request goes to 127.0.0.1. Needs the replica image
+// (scripts/docker-build-images.sh replica). Without an engine or image the file skips with
+// a reason, unless REQUIRE_DOCKER=1 (CI), where that is a failure.
+import t from 'tap'
+import Docker from 'dockerode'
+import { containerName, DockerProvider, LABELS, type DockerProviderOptions } from '../../src/replicas/docker.js'
+
+const IMAGE = process.env.REPLICA_IMAGE ?? 'ring-balancer-replica:latest'
+const REQUIRED = process.env.REQUIRE_DOCKER === '1'
+/** Label on containers the test makes itself (not through the provider). */
+const TEST_LABEL = 'ring-balancer.test-owner'
+/** Test owners are `rbtest-<pid>-<n>`: leftovers of a crashed run are found by the pid. */
+const OWNER_PREFIX = `rbtest-${process.pid}-`
+
+const docker = new Docker()
+const owners: string[] = []
+let ownerSeq = 0
+
+function newOwner(): string {
+  const owner = `${OWNER_PREFIX}${++ownerSeq}`
+  owners.push(owner)
+  return owner
+}
+
+function provider(owner: string, options: Partial<DockerProviderOptions> = {}): DockerProvider {
+  return new DockerProvider({ image: IMAGE, network: 'host', owner, startTimeoutMs: 30_000, docker, ...options })
+}
+
+/** Containers (any state) carrying `label=value`. */
+async function labelled(label: string, value: string): Promise<Docker.ContainerInfo[]> {
+  return docker.listContainers({ all: true, filters: JSON.stringify({ label: [`${label}=${value}`] }) })
+}
+
+async function removeAll(infos: Docker.ContainerInfo[]): Promise<void> {
+  await Promise.all(infos.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)))
+}
+
+/** Remove what earlier runs of this file left when they crashed (their pid is gone). */
+async function removeLeftovers(): Promise<void> {
+  for (const label of [LABELS.owner, TEST_LABEL]) {
+    const all = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [label] }) })
+    const stale = all.filter((c) => {
+      const m = /^rbtest-(\d+)-/.exec(c.Labels[label] ?? '')
+      if (!m || Number(m[1]) === process.pid) return false
+      try {
+        process.kill(Number(m[1]), 0)
+        return false
+      } catch {
+        return true
+      }
+    })
+    await removeAll(stale)
+  }
+}
+
+async function exists(id: string): Promise<boolean> {
+  try {
+    await docker.getContainer(id).inspect()
+    return true
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode === 404) return false
+    throw err
+  }
+}
+
+async function get(url: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(url)
+  return { status: res.status, body: await res.text() }
+}
+
+async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+/** Why this file cannot run here, or undefined when it can. */
+async function unavailable(): Promise<string | undefined> {
+  try {
+    await Promise.race([docker.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error('ping timed out')), 5000))])
+  } catch (err) {
+    return `no Docker engine reachable (${(err as Error).message}); run scripts/docker-up.sh`
+  }
+  try {
+    await docker.getImage(IMAGE).inspect()
+  } catch {
+    return `replica image ${IMAGE} not built; run scripts/docker-build-images.sh replica`
+  }
+  return undefined
+}
+
+const reason = await unavailable()
+if (reason && REQUIRED) {
+  t.fail(`REQUIRE_DOCKER=1 but ${reason}`)
+} else if (reason) {
+  t.plan(0, reason)
+} else {
+  // Creating a container copies the image on the vfs storage driver: seconds each, slow
+  // under load. Well under tap's own kill timeout for the file.
+  t.setTimeout(170_000)
+  await removeLeftovers()
+  // Every container this file made, by label, even when a test failed or threw.
+  t.teardown(async () => {
+    for (const owner of owners) {
+      await removeAll(await labelled(LABELS.owner, owner))
+      await removeAll(await labelled(TEST_LABEL, owner))
+    }
+  })
+
+  t.test('containerName: valid, unique per exact hostname and owner', async (t) => {
+    const a = containerName('o', 'Server 1')
+    t.match(a, /^rb-server-1-[0-9a-f]{8}$/)
+    t.not(a, containerName('o', 'server-1'), 'Server 1 and server-1 never collide')
+    t.not(a, containerName('p', 'Server 1'), 'two owners never collide')
+    t.equal(a, containerName('o', 'Server 1'), 'stable across runs (adoption finds it)')
+    const long = containerName('o', 'x'.repeat(63))
+    t.ok(long.length <= 63 && /^[a-z0-9][a-z0-9-]*[a-z0-9]$/.test(long), 'a valid DNS label')
+    t.match(containerName('o', '...'), /^rb-replica-[0-9a-f]{8}$/)
+  })
+
+  t.test('start waits for the heartbeat; stop removes the container', async (t) => {
+    const owner = newOwner()
+    const p = provider(owner)
+    t.teardown(() => p.close())
+    t.same(await p.init(), [], 'nothing to adopt')
+    const [a, b] = await Promise.all([p.start('Server 1'), p.start('server-1')])
+    t.equal(a.host, '127.0.0.1')
+    t.ok(a.port > 0 && a.port !== b.port, 'each replica on its own loopback port')
+    t.same((await get(`http://127.0.0.1:${a.port}/heartbeat`)), { status: 200, body: '' })
+    t.same(JSON.parse((await get(`http://127.0.0.1:${a.port}/home`)).body), { message: 'Hello from Server: Server 1', status: 'successful' })
+    t.same(JSON.parse((await get(`http://127.0.0.1:${b.port}/home`)).body).message, 'Hello from Server: server-1')
+
+    const info = await docker.getContainer(a.id).inspect()
+    t.equal(info.Name, `/${containerName(owner, 'Server 1')}`)
+    t.not(info.Name, `/${containerName(owner, 'server-1')}`)
+    t.match(info.Config.Labels, { [LABELS.owner]: owner, [LABELS.hostname]: 'Server 1', [LABELS.port]: String(a.port) })
+    t.equal(info.HostConfig.NetworkMode, 'host')
+    t.same(p.list().map((h) => h.name).sort(), ['Server 1', 'server-1'])
+
+    await t.rejects(p.start('Server 1'), { code: 'ALREADY_RUNNING' }, 'a duplicate start is refused')
+    t.equal((await labelled(LABELS.owner, owner)).length, 2, 'and made no container')
+
+    await p.stop('Server 1')
+    t.notOk(await exists(a.id), 'container gone when stop resolves')
+    t.same(p.list().map((h) => h.name), ['server-1'])
+    await p.stop('Server 1')
+    t.pass('stopping an unknown name is a no-op')
+    await p.close()
+    t.same(await labelled(LABELS.owner, owner), [], 'close removed the rest')
+    t.same(p.list(), [])
+  })
+
+  t.test('a later run adopts running healthy containers and removes dead ones; close cleans up', async (t) => {
+    const owner = newOwner()
+    const first = provider(owner, { keep: true })
+    t.teardown(() => first.close())
+    await first.init()
+    const exits: string[] = []
+    first.onExit((name) => exits.push(name))
+    const [s1, s2] = await Promise.all([first.start('S1'), first.start('S2')])
+    await docker.getContainer(s2.id).kill()
+    await waitFor('the die event of S2', () => exits.includes('S2'))
+    t.same(exits, ['S2'], 'a container that dies is reported through the events stream')
+    await first.close()
+    t.ok(await exists(s1.id), 'keep: close leaves the containers')
+    t.ok(await exists(s2.id))
+
+    const second = provider(owner)
+    t.teardown(() => second.close())
+    const adopted = await second.init()
+    t.same(adopted, [s1], 'the running, healthy container is adopted with its port')
+    t.same(second.list(), [s1])
+    t.notOk(await exists(s2.id), 'the dead one is removed')
+    t.equal((await get(`http://127.0.0.1:${s1.port}/heartbeat`)).status, 200)
+    await t.rejects(second.start('S1'), { code: 'ALREADY_RUNNING' }, 'an adopted name counts as running')
+
+    const other = provider(newOwner())
+    t.same(await other.init(), [], 'another owner adopts nothing of ours')
+    t.ok(await exists(s1.id), 'and removes nothing of ours')
+    await other.close()
+
+    await second.close()
+    t.same(await labelled(LABELS.owner, owner), [], 'close removes every container of the owner')
+  })
+
+  t.test('errors are clear and leave nothing behind', async (t) => {
+    await t.test('unreachable engine', async (t) => {
+      const p = provider(newOwner(), { docker: new Docker({ socketPath: '/nonexistent/docker.sock' }) })
+      const err = await p.init().then(
+        () => undefined,
+        (e: unknown) => e as Error & { code: string },
+      )
+      t.match(err, { code: 'ENGINE_UNREACHABLE' })
+      t.match(err?.message, /\/nonexistent\/docker\.sock/)
+      t.match(err?.message, /start Docker/)
+      t.match(err?.message, /docker\.sock:\/var\/run\/docker\.sock/)
+      t.match(err?.message, /--provider process/)
+    })
+
+    await t.test('missing image', async (t) => {
+      const owner = newOwner()
+      const p = provider(owner, { image: 'ring-balancer-test/no-such-image:missing' })
+      await t.rejects(p.init(), { code: 'IMAGE_MISSING', message: /ring-balancer-test\/no-such-image:missing.*docker-build-images\.sh/ })
+      t.same(await labelled(LABELS.owner, owner), [])
+    })
+
+    await t.test('start before init, bad network', async (t) => {
+      await t.rejects(provider(newOwner()).start('x'), { code: 'NOT_INITIALIZED' })
+      await t.rejects(provider(newOwner(), { network: 'bridge' }).init(), { code: 'BAD_NETWORK', message: /--network host/ })
+    })
+
+    await t.test('name conflict and heartbeat timeout', async (t) => {
+      const owner = newOwner()
+      const p = provider(owner)
+      t.teardown(() => p.close())
+      await p.init()
+      const stranger = await docker.createContainer({ name: containerName(owner, 'S9'), Image: IMAGE, Labels: { [TEST_LABEL]: owner } })
+      const slow = provider(owner, { startTimeoutMs: 1 })
+      await slow.init()
+      const [conflict, timeout] = await Promise.allSettled([p.start('S9'), slow.start('S8')])
+      t.match(conflict, { status: 'rejected', reason: { code: 'NAME_CONFLICT', message: new RegExp(`${containerName(owner, 'S9')}.*already in use`) } })
+      t.ok(await exists(stranger.id), 'the container that was in the way is not touched')
+      t.match(timeout, { status: 'rejected', reason: { code: 'START_FAILED', message: /no heartbeat from 127\.0\.0\.1:\d+ within 1 ms/ } })
+      t.same(await labelled(LABELS.owner, owner), [], 'no half-made container of ours')
+      t.same(p.list(), [])
+      t.same(slow.list(), [])
+      await slow.close()
+    })
+  })
+}
