@@ -3,11 +3,15 @@
  * `startApp` is what `main` runs and what the end-to-end tests start on port 0.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Server as TcpServer } from 'node:net'
 import type { Config } from './config.js'
 import { Balancer } from './balancer.js'
 import { createAdmin } from './admin/api.js'
 import { createProxy } from './proxy/http.js'
+import { attachHealth } from './health/attach.js'
+import { createTcpProxy } from './proxy/tcp.js'
+import { Tunnels } from './proxy/tunnel.js'
+import { createUpgradeHandler } from './proxy/upgrade.js'
 import { keyExtractor, pathOf } from './keys.js'
 import { createProvider } from './replicas/index.js'
 import type { ReplicaProvider } from './replicas/provider.js'
@@ -18,6 +22,12 @@ export interface App {
   readonly server: Server
   /** `http://host:port` of the front, with a loopback host when listening on all interfaces. */
   readonly url: string
+  /** The L4 listener when `--tcp-port` is set. */
+  readonly tcp: TcpServer | undefined
+  /** Its port (the bound one when `--tcp-port 0`). */
+  readonly tcpPort: number | undefined
+  /** Open TCP-mode connections and WebSocket tunnels. */
+  readonly tunnels: Tunnels
   /** Stop accepting, drain, stop every replica. Safe to call twice. */
   close(): Promise<void>
 }
@@ -39,49 +49,72 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
     log(`replica ${name} exited on its own; replacing it`)
     balancer.replace(name).catch((err: Error) => console.error(`replacing ${name} failed: ${err.message}`))
   })
+  // The health checker (a worker thread) watches every replica from its first join.
+  const health = await attachHealth(balancer, config.health, { info: log, error: (line) => console.error(line) })
 
   try {
     await balancer.start()
   } catch (err) {
+    await health.close()
     await balancer.close().catch(() => {})
     throw err
   }
 
   const admin = createAdmin(balancer, config.maxBodyBytes)
-  const proxy = createProxy({ ring: balancer.ring, keyOf: keyExtractor(config.key, config.slots), upstreamTimeoutMs: config.upstreamTimeoutMs })
+  const keyOf = keyExtractor(config.key, config.slots)
+  const proxy = createProxy({ ring: balancer.ring, keyOf, upstreamTimeoutMs: config.upstreamTimeoutMs, onUpstreamFailure: health.onUpstreamFailure })
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (!admin(req, res, pathOf(req.url ?? '/'))) proxy(req, res)
   })
+  // TCP-mode connections and upgraded (WebSocket) requests share one limit and idle timeout.
+  const tunnels = new Tunnels({ maxConnections: config.maxConnections, idleTimeoutMs: config.idleTimeoutMs })
+  server.on('upgrade', createUpgradeHandler({ ring: balancer.ring, keyOf, upstreamTimeoutMs: config.upstreamTimeoutMs, tunnels }))
+  const tcp =
+    config.tcpPort === undefined
+      ? undefined
+      : createTcpProxy({ ring: balancer.ring, key: config.tcpKey, slots: config.slots, connectTimeoutMs: config.tcpConnectTimeoutMs, tunnels })
   // Clients (autocannon, browsers) keep connections open between requests; close idle ones
   // after 65 s, longer than common client pools, so the client closes first.
   server.keepAliveTimeout = 65_000
   server.headersTimeout = 66_000
 
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(config.port, config.host, () => {
-        server.off('error', reject)
-        resolve()
-      })
-    })
+    await listen(server, config.port, config.host)
+    if (tcp) await listen(tcp, config.tcpPort!, config.host)
   } catch (err) {
+    if (server.listening) server.close()
+    await health.close()
     await balancer.close().catch(() => {})
     throw err
   }
   const { port } = server.address() as AddressInfo
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+  const tcpPort = tcp ? (tcp.address() as AddressInfo).port : undefined
 
   let closing: Promise<void> | undefined
   const close = (): Promise<void> =>
     (closing ??= (async () => {
+      await health.close()
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()))
+      const tcpClosed = new Promise<void>((resolve) => (tcp ? tcp.close(() => resolve()) : resolve()))
       server.closeIdleConnections()
+      // Draining waits for TCP connections and tunnels too (they count as in flight).
       await balancer.close()
       server.closeAllConnections()
-      await serverClosed
+      tunnels.closeAll()
+      await Promise.all([serverClosed, tcpClosed])
     })())
 
-  return { config, balancer, server, url, close }
+  return { config, balancer, server, url, tcp, tcpPort, tunnels, close }
+}
+
+function listen(server: TcpServer, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
 }
