@@ -57,13 +57,23 @@ class Model {
   }
   /** Owner of `slot`: the occupied slot at the smallest clockwise distance. */
   owner(slot: number): string | undefined {
-    let best: string | undefined
-    let bestDist = Infinity
-    for (const [s, name] of this.occupied) {
-      const dist = (s - slot + this.m) % this.m
-      if (dist < bestDist) [best, bestDist] = [name, dist]
+    return this.owners()[slot]
+  }
+  /** owner() of every slot, by brute force: O(M · occupied), no cleverness to get wrong. */
+  owners(): (string | undefined)[] {
+    const at = [...this.occupied.keys()]
+    const names = [...this.occupied.values()]
+    const out: (string | undefined)[] = []
+    for (let slot = 0; slot < this.m; slot++) {
+      let best = -1
+      let bestDist = Infinity
+      for (let n = 0; n < at.length; n++) {
+        const dist = (at[n]! - slot + this.m) % this.m
+        if (dist < bestDist) [best, bestDist] = [n, dist]
+      }
+      out.push(best < 0 ? undefined : names[best])
     }
-    return best
+    return out
   }
 }
 
@@ -258,7 +268,7 @@ function checkAgainstModel(t: Test, r: HashRing<string>, model: Model, ids: numb
     t.same(r.slotsOf(x.name), x.slots, `${label}: slots of ${x.name}`)
     t.equal(r.serverIdOf(x.name), x.id)
   }
-  const want = Array.from({ length: model.m }, (_, s) => model.owner(s))
+  const want = model.owners()
   const own = owners(r)
   let bad = 0
   for (let s = 0; s < model.m; s++) if (own[s] !== want[s]) bad++
@@ -477,8 +487,9 @@ t.test('default spreads 10,000 random ids evenly; assignment is exact but skewed
   const model = new Model(ar.hash, 512, 9, 'linear')
   for (const n of names) model.add(n)
   const want = new Map(names.map((n) => [n, 0]))
+  const table = model.owners()
   for (const id of ids) {
-    const owner = model.owner(refSlot(ar.hash, 512, id))!
+    const owner = table[refSlot(ar.hash, 512, id)]!
     want.set(owner, want.get(owner)! + 1)
   }
   const a = count(ar)
