@@ -22,7 +22,15 @@ export interface BalancerEvents {
   /** A replica joined the ring (after its heartbeat answered). */
   joined: [upstream: Upstream]
   /** A replica left the ring (removed, dead, or shutdown) and was stopped. */
-  left: [name: string, reason: 'removed' | 'dead' | 'shutdown']
+  left: [name: string, reason: 'removed' | 'dead' | 'shutdown', upstream: Upstream]
+  /** A connection to it failed while proxying: out of the ring until the checker decides. */
+  suspect: [upstream: Upstream]
+  /** A suspect the health checker found healthy is back in the ring. */
+  restored: [upstream: Upstream]
+  /** Found dead: out of the ring, its in-flight requests aborted (and retried where safe). */
+  dead: [upstream: Upstream]
+  /** A dead replica's replacement joined, so N is back. */
+  replaced: [dead: string, fresh: string]
   /** Something went wrong outside a request (e.g. a replacement failed to start). */
   error: [err: Error]
 }
@@ -33,6 +41,10 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   private readonly members = new Map<string, Upstream>()
   private queue: Promise<unknown> = Promise.resolve()
   private closed = false
+  /** Dead replicas still being stopped (outside the queue; close waits for them). */
+  private readonly stopping = new Set<Promise<void>>()
+  /** Replacements that failed to start, waiting to be tried again. */
+  private readonly retries = new Set<NodeJS.Timeout>()
 
   constructor(
     private readonly config: Config,
@@ -124,31 +136,102 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   }
 
   /**
-   * A replica was found dead: it leaves the ring at once (outside the queue, so no request
-   * waits on a slow change), then, in the queue, is stopped and replaced by a new replica with
-   * a new random hostname so that N stays as configured (SPEC 5).
+   * Passive detection: a connection to this replica was refused or reset. It leaves the ring
+   * at once (no queue: the very next request must not pick it) and stays a member until the
+   * health checker confirms it dead (`replace`) or healthy (`restore`). Never empties the
+   * ring: with a single replica left, trying it beats refusing everyone (Envoy's panic
+   * threshold). Returns false if it is not a live member (left, or already dead).
+   */
+  suspect(upstream: Upstream): boolean {
+    if (this.closed || upstream.state === 'dead' || this.members.get(upstream.name) !== upstream) return false
+    if (upstream.state === 'up' && this.ring.size > 1) {
+      upstream.state = 'suspect'
+      this.ring.remove(upstream.name)
+      this.emit('suspect', upstream)
+    }
+    return true
+  }
+
+  /** The health checker found a suspect healthy: back into the ring (in the queue, as a join). */
+  restore(upstream: Upstream): Promise<boolean> {
+    return this.serial(async () => {
+      if (this.closed || upstream.state !== 'suspect' || this.members.get(upstream.name) !== upstream) return false
+      try {
+        this.ring.add(upstream.name, upstream)
+      } catch (err) {
+        // Its slots were taken while it was out (a /add filled the ring): replace it instead.
+        if (!(err instanceof RingFullError)) throw err
+        void this.replace(upstream.name)
+        return false
+      }
+      upstream.state = 'up'
+      this.emit('restored', upstream)
+      return true
+    })
+  }
+
+  /**
+   * A replica was found dead: it leaves the ring and its in-flight requests are aborted at
+   * once (outside the queue, so no request waits on a slow change; the proxy retries the
+   * aborted ones that are safe to retry). Then, in the queue, it is stopped and a new replica
+   * with a new random hostname starts in its place so that N stays as configured (SPEC 5).
+   * The dead one is stopped in the background: a frozen process may take the provider's
+   * whole stop timeout, and the replacement need not wait for that. A replacement that fails
+   * to start is tried again with backoff until one starts or the balancer closes.
+   * Resolves with the new name (undefined if there was nothing to replace).
    */
   replace(name: string): Promise<string | undefined> {
     const upstream = this.members.get(name)
-    if (!upstream || this.closed) return Promise.resolve(undefined)
+    if (!upstream || upstream.state === 'dead' || this.closed) return Promise.resolve(undefined)
+    upstream.state = 'dead'
     this.ring.remove(name)
+    upstream.close()
+    this.emit('dead', upstream)
     return this.serial(async () => {
+      // Removed by /rm meanwhile (which stops it): the user chose the new N.
       if (this.members.get(name) !== upstream || this.closed) return undefined
       this.members.delete(name)
-      upstream.close()
-      await this.provider.stop(name).catch((err: Error) => this.emit('error', err))
-      this.emit('left', name, 'dead')
-      const fresh = randomHostname(new Set(this.members.keys()))
-      await this.startAll([fresh])
-      return fresh
+      const stopped = this.provider
+        .stop(name)
+        .catch((err: Error) => this.emit('error', err))
+        .then(() => {
+          this.stopping.delete(stopped)
+          this.emit('left', name, 'dead', upstream)
+        })
+      this.stopping.add(stopped)
+      return this.startReplacement(name, 1)
     })
+  }
+
+  /** In the queue: start one replica with a fresh random name; on failure, retry later. */
+  private async startReplacement(dead: string, attempt: number): Promise<string> {
+    const fresh = randomHostname(new Set([...this.members.keys(), ...this.provider.list().map((h) => h.name), dead]))
+    try {
+      await this.startAll([fresh])
+    } catch (err) {
+      if (!this.closed) {
+        const delay = Math.min(30_000, 500 * 2 ** (attempt - 1))
+        const timer = setTimeout(() => {
+          this.retries.delete(timer)
+          if (!this.closed) this.serial(() => this.startReplacement(dead, attempt + 1)).catch(() => {})
+        }, delay)
+        this.retries.add(timer)
+        this.emit('error', new Error(`replacement for ${dead} failed (attempt ${attempt}); trying again in ${delay} ms: ${(err as Error).message}`, { cause: err }))
+      }
+      throw err
+    }
+    this.emit('replaced', dead, fresh)
+    return fresh
   }
 
   /** Shutdown: drain every replica, stop them all. Further changes are refused. */
   close(): Promise<void> {
     this.closed = true
+    for (const timer of this.retries) clearTimeout(timer)
+    this.retries.clear()
     return this.serial(async () => {
       await this.leaveAll([...this.members.keys()], 'shutdown')
+      await Promise.all(this.stopping)
       await this.provider.close()
     })
   }
@@ -187,7 +270,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
         await upstream.waitIdle(this.config.drainTimeoutMs)
         upstream.close()
         await this.provider.stop(upstream.name)
-        this.emit('left', upstream.name, reason)
+        this.emit('left', upstream.name, reason, upstream)
       }),
     )
   }

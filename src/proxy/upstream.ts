@@ -13,6 +13,11 @@ export class Upstream {
   readonly agent: Agent
   /** Requests sent and not yet finished. */
   inflight = 0
+  /**
+   * Health as the balancer sees it: `suspect` (a connection to it failed; out of the ring
+   * until the health checker confirms or clears it) or `dead` (out for good, being replaced).
+   */
+  state: 'up' | 'suspect' | 'dead' = 'up'
   private idleWaiters: Array<() => void> = []
 
   constructor(handle: ReplicaHandle) {
@@ -61,7 +66,10 @@ export class Upstream {
     })
   }
 
-  /** Close every pooled connection (after draining). */
+  /**
+   * Close every pooled connection (after draining), including busy ones: requests still in
+   * flight fail with ECONNRESET, and the proxy retries those it safely can elsewhere.
+   */
   close(): void {
     this.agent.destroy()
   }

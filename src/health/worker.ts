@@ -1,0 +1,177 @@
+/**
+ * The health checker, run in a worker thread so that a busy main event loop (a burst of
+ * requests, a slow admin call, a GC pause) can neither delay a probe nor stretch its timeout:
+ * every probe and every timer here lives on this thread's own event loop.
+ *
+ * Each replica gets its own keep-alive connection (one socket, reused) and a probe loop:
+ * GET /heartbeat every `intervalMs`; a probe fails on a non-200 answer, a connection error,
+ * or no full answer within `timeoutMs`. `fall` failures in a row make an up replica down;
+ * `rise` successes in a row bring a suspect or down replica back up. While a replica is
+ * changing state it is probed every `fastIntervalMs`. Only transitions are posted.
+ */
+import { parentPort, workerData } from 'node:worker_threads'
+import { Agent, request, type ClientRequest } from 'node:http'
+import type { CheckerOptions, FromWorker, HealthState, ProbeTarget, ToWorker } from './protocol.js'
+
+type Post = (message: FromWorker) => void
+
+/** The probe loop of one replica. */
+class Checked {
+  private state: HealthState = 'up'
+  private suspect = false
+  private good = 0
+  private bad = 0
+  /** When the current streak started (first failure, or first success after failures). */
+  private since = 0
+  private timer: NodeJS.Timeout | undefined
+  private probing: ClientRequest | undefined
+  private stopped = false
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1 })
+
+  constructor(
+    readonly target: ProbeTarget,
+    private readonly options: CheckerOptions,
+    private readonly post: Post,
+  ) {
+    // A replica joins only after its heartbeat answered, so it starts up; the first probe
+    // comes one interval later, like every other.
+    this.schedule(options.intervalMs)
+  }
+
+  /** Passive report from the proxy: out of the ring already; confirm or restore it now. */
+  markSuspect(): void {
+    if (this.stopped || this.state === 'down') return
+    if (!this.suspect) {
+      this.suspect = true
+      this.good = 0
+      if (this.bad === 0) this.since = Date.now()
+      // Like HAProxy's `on-error sudden-death`: the passive failure counts as all but one of
+      // the `fall` failures, so one failed probe confirms the replica dead.
+      this.bad = Math.max(this.bad, this.options.fall - 1)
+    }
+    if (this.probing === undefined) this.schedule(0)
+  }
+
+  stop(): void {
+    this.stopped = true
+    clearTimeout(this.timer)
+    this.probing?.destroy()
+    this.agent.destroy()
+  }
+
+  private schedule(delayMs: number): void {
+    clearTimeout(this.timer)
+    this.timer = setTimeout(() => this.probe(), delayMs)
+  }
+
+  private probe(): void {
+    const started = Date.now()
+    this.send(true, (ok, reason) => {
+      if (this.stopped) return
+      this.record(ok, reason, started)
+      const every = this.transitioning() ? this.options.fastIntervalMs : this.options.intervalMs
+      this.schedule(Math.max(0, started + every - Date.now()))
+    })
+  }
+
+  /** One GET /heartbeat with a deadline; `retry` allows one fresh connection after a stale one. */
+  private send(retry: boolean, done: (ok: boolean, reason: string) => void, deadline = Date.now() + this.options.timeoutMs): void {
+    const { host, port } = this.target
+    const req = request({ host, port, path: '/heartbeat', method: 'GET', agent: this.agent, headers: { 'user-agent': 'ring-balancer-health' } })
+    this.probing = req
+    let finished = false
+    const finish = (ok: boolean, reason: string): void => {
+      if (finished) return
+      finished = true
+      clearTimeout(timer)
+      if (this.probing === req) this.probing = undefined
+      done(ok, reason)
+    }
+    const timer = setTimeout(() => {
+      finish(false, `timeout after ${this.options.timeoutMs} ms`)
+      req.destroy()
+    }, Math.max(0, deadline - Date.now()))
+    req.once('response', (res) => {
+      res.resume()
+      res.once('end', () => finish(res.statusCode === 200, res.statusCode === 200 ? 'ok' : `status ${res.statusCode}`))
+      res.once('error', (err: NodeJS.ErrnoException) => finish(false, err.code ?? err.message))
+    })
+    req.once('error', (err: NodeJS.ErrnoException) => {
+      if (finished) return
+      // The replica may close an idle keep-alive socket just as we reuse it: that says
+      // nothing about its health, so try once more on a fresh connection.
+      if (retry && req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
+        finished = true
+        clearTimeout(timer)
+        this.send(false, done, deadline)
+        return
+      }
+      finish(false, err.code ?? err.message)
+    })
+    req.end()
+  }
+
+  private transitioning(): boolean {
+    return this.suspect || (this.state === 'up' && this.bad > 0) || (this.state === 'down' && this.good > 0)
+  }
+
+  private record(ok: boolean, reason: string, at: number): void {
+    if (ok) {
+      if (this.good === 0 && (this.bad > 0 || this.suspect || this.state === 'down')) this.since = at
+      this.bad = 0
+      this.good++
+      if ((this.state === 'down' || this.suspect) && this.good >= this.options.rise) this.change('up', reason)
+    } else {
+      if (this.bad === 0) this.since = at
+      this.good = 0
+      this.bad++
+      if (this.state === 'up' && this.bad >= this.options.fall) this.change('down', reason)
+    }
+  }
+
+  private change(state: HealthState, reason: string): void {
+    const probes = state === 'up' ? this.good : this.bad
+    this.state = state
+    this.suspect = false
+    this.post({ type: 'state', id: this.target.id, state, reason, at: Date.now(), since: this.since, probes })
+  }
+}
+
+/** The checker: a set of probe loops driven by messages from the monitor. */
+export class Checker {
+  private readonly checked = new Map<number, Checked>()
+
+  constructor(
+    private readonly options: CheckerOptions,
+    private readonly post: Post,
+  ) {}
+
+  handle(message: ToWorker): void {
+    switch (message.type) {
+      case 'add':
+        this.checked.get(message.target.id)?.stop()
+        this.checked.set(message.target.id, new Checked(message.target, this.options, this.post))
+        break
+      case 'remove':
+        this.checked.get(message.id)?.stop()
+        this.checked.delete(message.id)
+        break
+      case 'suspect':
+        this.checked.get(message.id)?.markSuspect()
+        break
+    }
+  }
+
+  stop(): void {
+    for (const c of this.checked.values()) c.stop()
+    this.checked.clear()
+  }
+}
+
+if (parentPort) {
+  const port = parentPort
+  const checker = new Checker(workerData as CheckerOptions, (m) => port.postMessage(m))
+  port.on('message', (m: ToWorker) => checker.handle(m))
+  port.once('close', () => checker.stop())
+  port.postMessage({ type: 'ready' } satisfies FromWorker)
+}
