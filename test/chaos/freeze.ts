@@ -1,0 +1,47 @@
+/**
+ * Chaos: under steady concurrent load, freeze a replica with SIGSTOP. It still accepts TCP
+ * connections (the kernel does that) but never answers, so neither the proxy nor the process
+ * exit can tell: only the health checker can. Requests stuck on it wait until the checker
+ * finds it dead, then go to the next replica. No GET may fail; N comes back to 3. Prints
+ * detection time and time-to-replacement. Bounded: at most 30,000 requests and about 30 s.
+ */
+import t from 'tap'
+import type { Upstream } from '../../src/proxy/upstream.js'
+import type { ProcessProvider } from '../../src/replicas/process.js'
+import { startTestApp } from '../fixtures/app.js'
+import { call } from '../fixtures/http.js'
+import { freeze, nextEvent, startLoad } from '../fixtures/health.js'
+
+t.test('SIGSTOP a replica under load: the checker finds it, zero failed GETs, N restored', async (t) => {
+  // Default health settings: what users get.
+  const app = await startTestApp(t, ['--replicas', '3'])
+  const { intervalMs, timeoutMs, fall } = app.config.health
+  const provider = app.balancer.provider as ProcessProvider
+  const load = startLoad(t, app.url, { concurrency: 16, maxRequests: 30_000, maxMs: 40_000 })
+  await load.more(300)
+
+  const victim = 'Server 1'
+  const suspects: string[] = []
+  app.balancer.on('suspect', (u) => suspects.push(u.name))
+  const dead = nextEvent(app.balancer, 'dead', (u: Upstream) => u.name === victim, 20_000)
+  const replaced = nextEvent<[string, string]>(app.balancer, 'replaced', (d) => d === victim, 30_000)
+  const frozenAt = Date.now()
+  freeze(t, provider.pidOf(victim)!)
+  await dead
+  const detectedAt = Date.now()
+  const [, fresh] = await replaced
+  const replacedAt = Date.now()
+  t.comment(`froze ${victim}: found dead after ${detectedAt - frozenAt} ms (interval ${intervalMs}, timeout ${timeoutMs}, fall ${fall}), replaced by ${fresh} after ${replacedAt - frozenAt} ms`)
+  t.same(suspects, [], 'a frozen replica refuses nothing: no passive suspicion, the checker found it')
+  t.ok(detectedAt - frozenAt >= timeoutMs, 'found by timed-out probes')
+  await load.more(300)
+  const stats = await load.stop()
+
+  t.comment(`${stats.sent} requests, ${stats.ok} ok, slowest ${stats.maxLatencyMs} ms, served by ${JSON.stringify(Object.fromEntries(stats.servedBy))}`)
+  t.same(stats.failures.slice(0, 10), [], 'no failed GET')
+  t.equal(stats.failures.length, 0)
+  t.ok(stats.maxLatencyMs < app.config.upstreamTimeoutMs, 'requests stuck on the frozen replica were moved before the upstream timeout')
+  const rep = (await call(`${app.url}/rep`)).json as { message: { N: number; replicas: string[] } }
+  t.same(rep.message, { N: 3, replicas: ['Server 2', 'Server 3', fresh] }, 'N is back to 3 without the frozen replica')
+  t.ok((stats.servedBy.get(fresh) ?? 0) > 0, `the replacement ${fresh} served requests`)
+})
