@@ -3,14 +3,15 @@
  * count of requests in flight (for draining and, later, bounded loads). The ring stores these
  * as its member payload, so a lookup hands the proxy the pool directly.
  */
-import { Agent } from 'node:http'
+import { ConnectionPool } from './pool.js'
 import type { ReplicaHandle } from '../replicas/provider.js'
 
 export class Upstream {
   readonly name: string
   readonly host: string
   readonly port: number
-  readonly agent: Agent
+  /** Keep-alive connections to this replica (pool.ts). */
+  readonly pool: ConnectionPool
   /** Requests sent and not yet finished. */
   inflight = 0
   /**
@@ -24,16 +25,13 @@ export class Upstream {
     this.name = handle.name
     this.host = handle.host
     this.port = handle.port
-    this.agent = new Agent({
-      keepAlive: true,
+    this.pool = new ConnectionPool(handle.host, handle.port, {
       // Bounded: a replica never sees more than this many connections from us at once.
       maxSockets: 512,
-      maxFreeSockets: 256,
+      maxIdle: 256,
       // Idle pooled sockets close after 30 s, before the replica's own 65 s keep-alive
       // timeout, so we do not send on a socket the replica is closing.
-      timeout: 30_000,
-      // Reuse the most recently used socket: keeps few sockets warm under light load.
-      scheduling: 'lifo',
+      idleTimeoutMs: 30_000,
     })
   }
 
@@ -71,6 +69,6 @@ export class Upstream {
    * flight fail with ECONNRESET, and the proxy retries those it safely can elsewhere.
    */
   close(): void {
-    this.agent.destroy()
+    this.pool.close()
   }
 }

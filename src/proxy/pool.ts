@@ -1,0 +1,286 @@
+/**
+ * Keep-alive connections to one replica, on plain `node:net` sockets: the proxy's upstream
+ * client. It replaces `http.request` + `http.Agent`, which the profile showed costing more
+ * than the rest of the proxy together (a ClientRequest, an IncomingMessage, two streams and
+ * a dozen listeners per request). Here a request is one string written to a pooled socket,
+ * and the response goes through a small parser (response-parser.ts) straight to the user.
+ *
+ * Bounded: at most `maxSockets` connections per replica (more requests wait in order), at most
+ * `maxIdle` kept idle, most recently used first, and idle ones close after `idleTimeoutMs`
+ * (before the replica's own keep-alive timeout, so we are the side that closes).
+ */
+import { connect, type Socket } from 'node:net'
+import { ResponseParser, type ResponseHandler } from './response-parser.js'
+
+/** The party a connection works for: the proxy's exchange for one request. */
+export interface ConnectionUser {
+  /** This connection carries the user's request from now on (maybe not connected yet). */
+  onStart(conn: Connection): void
+  /** The request head is on its way and the socket is connected: the body may flow. */
+  onConnected(conn: Connection): void
+  onHead(statusCode: number, statusMessage: string, rawHeaders: string[]): void
+  /** Body bytes; exactly one call has `last` set, after which the connection is no longer the user's. */
+  onData(chunk: Buffer, last: boolean): void
+  /** The attempt failed (before or during the response); the connection is gone. */
+  onFailure(err: NodeJS.ErrnoException, conn: Connection | undefined): void
+}
+
+export interface PoolOptions {
+  maxSockets?: number
+  maxIdle?: number
+  idleTimeoutMs?: number
+}
+
+function errnoError(code: string, message: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(message), { code })
+}
+
+export class Connection implements ResponseHandler {
+  readonly socket: Socket
+  private readonly parser: ResponseParser
+  private user: ConnectionUser | undefined
+  /** Requests this connection carried before the current one (0: a fresh connection). */
+  uses = 0
+  connected = false
+  /** The current request, body included, has been written completely. */
+  requestDone = false
+  /** The socket's inactivity timeout now in force. */
+  timeoutMs: number
+
+  constructor(
+    private readonly pool: ConnectionPool,
+    host: string,
+    port: number,
+    timeoutMs: number,
+  ) {
+    this.parser = new ResponseParser(this)
+    this.timeoutMs = timeoutMs
+    const socket = connect({ host, port, noDelay: true })
+    socket.setTimeout(timeoutMs)
+    socket.on('connect', this.onConnect)
+    socket.on('data', this.onSocketData)
+    socket.on('end', this.onSocketEnd)
+    socket.on('error', this.onSocketError)
+    socket.on('close', this.onSocketClose)
+    socket.on('timeout', this.onSocketTimeout)
+    this.socket = socket
+  }
+
+  /** Did an earlier request use this connection? (A failure then may just be a stale socket.) */
+  get reused(): boolean {
+    return this.uses > 0
+  }
+
+  /** Send a request head for `user`; `isHead`: a HEAD request, whose answer has no body. */
+  start(user: ConnectionUser, head: string, isHead: boolean, timeoutMs: number, bodyless: boolean): void {
+    this.user = user
+    this.requestDone = bodyless
+    this.parser.expect(isHead)
+    if (timeoutMs !== this.timeoutMs) {
+      this.timeoutMs = timeoutMs
+      this.socket.setTimeout(timeoutMs)
+    }
+    user.onStart(this)
+    this.socket.write(head, 'latin1')
+    if (this.connected) user.onConnected(this)
+  }
+
+  /** Request body bytes; false when the socket wants the writer to wait for 'drain'. */
+  write(chunk: Buffer | string): boolean {
+    return this.socket.write(chunk)
+  }
+
+  /** The request body is complete (the caller wrote its final framing). */
+  endRequest(): void {
+    this.requestDone = true
+  }
+
+  /** The user gives up on this request (its client went away): close without a word. */
+  discard(): void {
+    this.user = undefined
+    this.parser.abort()
+    this.socket.destroy()
+  }
+
+  pause(): void {
+    this.socket.pause()
+  }
+
+  resume(): void {
+    this.socket.resume()
+  }
+
+  // ResponseHandler: the parser's calls, passed on to the user.
+  onHead(statusCode: number, statusMessage: string, rawHeaders: string[]): void {
+    this.user?.onHead(statusCode, statusMessage, rawHeaders)
+  }
+
+  onData(chunk: Buffer, last: boolean): void {
+    const user = this.user
+    if (user === undefined) return
+    if (!last) {
+      user.onData(chunk, false)
+      return
+    }
+    this.user = undefined
+    const reusable = this.parser.keepAlive && this.requestDone
+    user.onData(chunk, true)
+    if (reusable && !this.socket.destroyed) {
+      this.uses++
+      this.pool.release(this)
+    } else {
+      this.socket.destroy()
+    }
+  }
+
+  private fail(err: NodeJS.ErrnoException): void {
+    const user = this.user
+    this.user = undefined
+    this.parser.abort()
+    this.socket.destroy()
+    user?.onFailure(err, this)
+  }
+
+  private readonly onConnect = (): void => {
+    this.connected = true
+    this.user?.onConnected(this)
+  }
+
+  private readonly onSocketData = (data: Buffer): void => {
+    if (this.user === undefined) {
+      // Bytes on an idle connection (nobody asked): it cannot be trusted any more.
+      this.socket.destroy()
+      return
+    }
+    try {
+      this.parser.execute(data)
+    } catch (err) {
+      this.fail(err as NodeJS.ErrnoException)
+    }
+  }
+
+  private readonly onSocketEnd = (): void => {
+    if (this.user !== undefined && !this.parser.eof()) {
+      this.fail(errnoError('ECONNRESET', 'socket hang up'))
+    }
+    this.socket.destroy()
+  }
+
+  private readonly onSocketError = (err: NodeJS.ErrnoException): void => {
+    this.fail(err)
+  }
+
+  private readonly onSocketClose = (): void => {
+    if (this.user !== undefined) this.fail(errnoError('ECONNRESET', 'socket hang up'))
+    this.pool.forget(this)
+  }
+
+  private readonly onSocketTimeout = (): void => {
+    if (this.user !== undefined) this.fail(errnoError('ETIMEDOUT_UPSTREAM', 'upstream timeout'))
+    else this.socket.destroy()
+  }
+}
+
+interface Waiter {
+  user: ConnectionUser
+  head: string
+  isHead: boolean
+  timeoutMs: number
+  bodyless: boolean
+}
+
+export class ConnectionPool {
+  private readonly idle: Connection[] = []
+  private readonly all = new Set<Connection>()
+  private waiting: Waiter[] = []
+  private closed = false
+  private readonly maxSockets: number
+  private readonly maxIdle: number
+  private readonly idleTimeoutMs: number
+
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    options: PoolOptions = {},
+  ) {
+    this.maxSockets = options.maxSockets ?? 512
+    this.maxIdle = options.maxIdle ?? 256
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 30_000
+  }
+
+  /** Open connections (idle and busy). */
+  get size(): number {
+    return this.all.size
+  }
+
+  get idleCount(): number {
+    return this.idle.length
+  }
+
+  /**
+   * Send a request head on an idle connection, a new one, or (at the limit) the next one
+   * freed. The user hears `onConnected` once the body may follow, then the response.
+   * `bodyless`: no request body follows the head.
+   */
+  request(user: ConnectionUser, head: string, isHead: boolean, timeoutMs: number, bodyless: boolean): void {
+    if (this.closed) {
+      queueMicrotask(() => user.onFailure(errnoError('ERR_POOL_CLOSED', 'the replica is leaving'), undefined))
+      return
+    }
+    let conn = this.idle.pop()
+    if (conn === undefined) {
+      if (this.all.size >= this.maxSockets) {
+        this.waiting.push({ user, head, isHead, timeoutMs, bodyless })
+        return
+      }
+      conn = new Connection(this, this.host, this.port, timeoutMs)
+      this.all.add(conn)
+    }
+    conn.start(user, head, isHead, timeoutMs, bodyless)
+  }
+
+  /** Forget a request still waiting for a connection (its client went away). */
+  cancel(user: ConnectionUser): void {
+    if (this.waiting.length > 0) this.waiting = this.waiting.filter((w) => w.user !== user)
+  }
+
+  /** A connection finished its request and may carry another. */
+  release(conn: Connection): void {
+    const w = this.waiting.shift()
+    if (w !== undefined) {
+      conn.start(w.user, w.head, w.isHead, w.timeoutMs, w.bodyless)
+      return
+    }
+    if (this.closed || this.idle.length >= this.maxIdle) {
+      conn.socket.destroy()
+      return
+    }
+    if (conn.timeoutMs !== this.idleTimeoutMs) {
+      conn.timeoutMs = this.idleTimeoutMs
+      conn.socket.setTimeout(this.idleTimeoutMs)
+    }
+    this.idle.push(conn)
+  }
+
+  /** A connection closed: drop it, and let a waiting request open a new one. */
+  forget(conn: Connection): void {
+    if (!this.all.delete(conn)) return
+    const i = this.idle.lastIndexOf(conn)
+    if (i !== -1) this.idle.splice(i, 1)
+    const w = this.waiting.shift()
+    if (w !== undefined) this.request(w.user, w.head, w.isHead, w.timeoutMs, w.bodyless)
+  }
+
+  /**
+   * Close every connection, idle and busy: requests in flight fail with ECONNRESET (the proxy
+   * retries those it safely can elsewhere); requests still waiting fail as never sent.
+   */
+  close(): void {
+    this.closed = true
+    const waiting = this.waiting
+    this.waiting = []
+    for (const w of waiting) w.user.onFailure(errnoError('ERR_POOL_CLOSED', 'the replica is leaving'), undefined)
+    for (const conn of [...this.all]) conn.socket.destroy()
+    this.idle.length = 0
+  }
+}

@@ -1,0 +1,284 @@
+/**
+ * A minimal HTTP/1.1 response reader for the upstream side of the proxy: what `http.request`
+ * does, minus everything a proxy does not need (no IncomingMessage, no stream objects, no
+ * per-response listeners). Fed the socket's chunks; calls its handler with the head, then
+ * with body bytes as they arrive, the last call flagged, so the caller can relay (stream)
+ * the body and end its own response in the same write.
+ *
+ * Framing (RFC 9112 6.3): no body for HEAD requests, 1xx, 204 and 304; else
+ * Transfer-Encoding: chunked (decoded; trailers dropped), else Content-Length, else the body
+ * runs until the connection closes. Interim 1xx answers (100 Continue) are skipped.
+ * `keepAlive` says whether the connection may carry another request afterwards.
+ */
+
+export interface ResponseHandler {
+  /** The response head. `rawHeaders` is [name, value, name, value, ...] as received. */
+  onHead(statusCode: number, statusMessage: string, rawHeaders: string[]): void
+  /** Body bytes, in order; exactly one call per response has `last` set (maybe with no bytes). */
+  onData(chunk: Buffer, last: boolean): void
+}
+
+/** A protocol error from the replica: the connection is unusable. */
+export class UpstreamProtocolError extends Error {
+  readonly code = 'HPE_UPSTREAM'
+}
+
+// Parser states (plain numbers: no enum object on the hot path).
+const IDLE = 0
+const HEAD = 1
+const LENGTH = 2
+const CHUNK_SIZE = 3
+const CHUNK_DATA = 4
+const CHUNK_DATA_END = 5
+const TRAILERS = 6
+const UNTIL_CLOSE = 7
+const DONE = 8
+
+const CRLF2 = Buffer.from('\r\n\r\n')
+const EMPTY = Buffer.alloc(0)
+/** Largest response head accepted (Node's default limit is 16 KiB; be a little lenient). */
+export const MAX_HEAD_BYTES = 64 * 1024
+const MAX_LINE = 4096
+
+export class ResponseParser {
+  private state: number = IDLE
+  private noBody = false
+  private pending: Buffer | undefined
+  private line = ''
+  private remaining = 0
+  /** The connection may be reused once this response is done. */
+  keepAlive = false
+
+  constructor(private readonly handler: ResponseHandler) {}
+
+  /** Expect a new response; `head` is true when it answers a HEAD request (never a body). */
+  expect(head: boolean): void {
+    this.state = HEAD
+    this.noBody = head
+    this.pending = undefined
+    this.keepAlive = false
+  }
+
+  /** Stop: further input is ignored (the caller is done with this response). */
+  abort(): void {
+    this.state = IDLE
+    this.pending = undefined
+  }
+
+  /** A response head has been received (and not yet the whole body). */
+  get inBody(): boolean {
+    return this.state !== HEAD && this.state !== IDLE && this.state !== DONE
+  }
+
+  get done(): boolean {
+    return this.state === DONE
+  }
+
+  get idle(): boolean {
+    return this.state === IDLE || this.state === DONE
+  }
+
+  /** Feed bytes from the socket. Throws UpstreamProtocolError on a malformed response. */
+  execute(data: Buffer): void {
+    let buf = data
+    let pos = 0
+    while (pos < buf.length) {
+      switch (this.state) {
+        case HEAD: {
+          if (this.pending !== undefined) {
+            buf = Buffer.concat([this.pending, pos === 0 ? buf : buf.subarray(pos)])
+            pos = 0
+            this.pending = undefined
+          }
+          const end = buf.indexOf(CRLF2, pos)
+          if (end === -1) {
+            if (buf.length - pos > MAX_HEAD_BYTES) throw new UpstreamProtocolError('response head too large')
+            this.pending = buf.subarray(pos)
+            return
+          }
+          const headText = buf.toString('latin1', pos, end)
+          pos = end + 4
+          this.head(headText)
+          // A response without a body is complete with its head.
+          if (this.done) this.complete(EMPTY, pos < buf.length)
+          break
+        }
+        case LENGTH: {
+          const take = Math.min(this.remaining, buf.length - pos)
+          this.remaining -= take
+          const chunk = pos === 0 && take === buf.length ? buf : buf.subarray(pos, pos + take)
+          pos += take
+          if (this.remaining === 0) this.complete(chunk, pos < buf.length)
+          else this.handler.onData(chunk, false)
+          break
+        }
+        case UNTIL_CLOSE: {
+          this.handler.onData(pos === 0 ? buf : buf.subarray(pos), false)
+          return
+        }
+        case CHUNK_SIZE:
+        case TRAILERS: {
+          const lf = buf.indexOf(10, pos)
+          const stop = lf === -1 ? buf.length : lf
+          this.line += buf.toString('latin1', pos, stop)
+          if (this.line.length > MAX_LINE) throw new UpstreamProtocolError('chunk line too long')
+          if (lf === -1) return
+          pos = lf + 1
+          const text = this.line.endsWith('\r') ? this.line.slice(0, -1) : this.line
+          this.line = ''
+          if (this.state === TRAILERS) {
+            if (text === '') this.complete(EMPTY, pos < buf.length)
+            break
+          }
+          const semi = text.indexOf(';')
+          const hex = (semi === -1 ? text : text.slice(0, semi)).trim()
+          if (!/^[0-9a-fA-F]{1,8}$/.test(hex)) throw new UpstreamProtocolError(`bad chunk size ${JSON.stringify(hex)}`)
+          const size = parseInt(hex, 16)
+          if (size === 0) this.state = TRAILERS
+          else {
+            this.remaining = size
+            this.state = CHUNK_DATA
+          }
+          break
+        }
+        case CHUNK_DATA: {
+          const take = Math.min(this.remaining, buf.length - pos)
+          this.remaining -= take
+          const chunk = buf.subarray(pos, pos + take)
+          pos += take
+          if (this.remaining === 0) {
+            this.state = CHUNK_DATA_END
+            this.remaining = 2
+          }
+          this.handler.onData(chunk, false)
+          break
+        }
+        case CHUNK_DATA_END: {
+          // The CRLF after a chunk's data, possibly split across reads.
+          const c = buf[pos]!
+          if ((this.remaining === 2 && c !== 13) || (this.remaining === 1 && c !== 10)) throw new UpstreamProtocolError('missing CRLF after chunk')
+          pos++
+          if (--this.remaining === 0) this.state = CHUNK_SIZE
+          break
+        }
+        case IDLE:
+          return
+        case DONE:
+          // Bytes after a complete response that nobody asked for (complete() saw them).
+          return
+      }
+    }
+  }
+
+  /**
+   * The connection reached end of file. Returns true if that completed the response (a body
+   * delimited by the close); false if the response was cut short (or never started).
+   */
+  eof(): boolean {
+    if (this.state === UNTIL_CLOSE) {
+      this.complete(EMPTY, false)
+      return true
+    }
+    return this.state === DONE || this.state === IDLE
+  }
+
+  /** The response is complete; bytes after it (`trailing`) that nobody asked for forbid reuse. */
+  private complete(chunk: Buffer, trailing: boolean): void {
+    if (trailing) this.keepAlive = false
+    this.state = DONE
+    this.handler.onData(chunk, true)
+  }
+
+  private head(text: string): void {
+    // Status line: HTTP/1.1 200 OK
+    const firstEnd = text.indexOf('\r\n')
+    const statusLine = firstEnd === -1 ? text : text.slice(0, firstEnd)
+    if (!statusLine.startsWith('HTTP/1.') || statusLine.charCodeAt(8) !== 32) throw new UpstreamProtocolError(`bad status line ${JSON.stringify(statusLine.slice(0, 40))}`)
+    const http10 = statusLine.charCodeAt(7) === 48 // '0'
+    const statusCode = Number(statusLine.slice(9, 12))
+    if (!(statusCode >= 100 && statusCode <= 999) || (statusLine.length > 12 && statusLine.charCodeAt(12) !== 32)) {
+      throw new UpstreamProtocolError(`bad status line ${JSON.stringify(statusLine.slice(0, 40))}`)
+    }
+    const statusMessage = statusLine.length > 13 ? statusLine.slice(13) : ''
+
+    const raw: string[] = []
+    let contentLength = -1
+    let chunked = false
+    let close = http10
+    let pos = firstEnd === -1 ? text.length : firstEnd + 2
+    while (pos < text.length) {
+      let end = text.indexOf('\r\n', pos)
+      if (end === -1) end = text.length
+      const c0 = text.charCodeAt(pos)
+      if (c0 === 32 || c0 === 9) {
+        // Obsolete line folding: continues the previous value.
+        if (raw.length === 0) throw new UpstreamProtocolError('header continuation without a header')
+        raw[raw.length - 1] += ' ' + text.slice(pos, end).trim()
+        pos = end + 2
+        continue
+      }
+      const colon = text.indexOf(':', pos)
+      if (colon === -1 || colon > end || colon === pos) throw new UpstreamProtocolError('bad header line')
+      const name = text.slice(pos, colon)
+      const value = text.slice(colon + 1, end).trim()
+      pos = end + 2
+      raw.push(name, value)
+      switch (name.length) {
+        case 14:
+          if (name.toLowerCase() === 'content-length') {
+            if (!/^\d{1,15}$/.test(value) || (contentLength !== -1 && contentLength !== Number(value))) throw new UpstreamProtocolError('bad Content-Length')
+            contentLength = Number(value)
+          }
+          break
+        case 17:
+          if (name.toLowerCase() === 'transfer-encoding') {
+            const v = value.toLowerCase()
+            // Only a final `chunked` frames the body; anything else is read until close.
+            if (v === 'chunked' || v.endsWith(',chunked') || v.endsWith(', chunked')) chunked = true
+            else close = true
+          }
+          break
+        case 10:
+          if (name.toLowerCase() === 'connection') {
+            const v = value.toLowerCase()
+            if (v.includes('close')) close = true
+            else if (http10 && v.includes('keep-alive')) close = false
+          }
+          break
+      }
+    }
+
+    if (statusCode < 200 && statusCode !== 101) {
+      // Interim answer (100 Continue, 103 Early Hints): the real one follows.
+      this.state = HEAD
+      return
+    }
+    this.handler.onHead(statusCode, statusMessage, raw)
+    if (this.state !== HEAD) return // aborted by the handler
+    if (statusCode === 101) {
+      // The proxy never asks for an upgrade on this path; treat what follows as opaque.
+      this.keepAlive = false
+      this.state = UNTIL_CLOSE
+      return
+    }
+    if (this.noBody || statusCode === 204 || statusCode === 304) {
+      this.keepAlive = !close
+      this.state = DONE
+    } else if (chunked) {
+      // Transfer-Encoding overrides Content-Length; a message with both is suspect: no reuse.
+      this.keepAlive = !close && contentLength === -1
+      this.line = ''
+      this.state = CHUNK_SIZE
+    } else if (contentLength >= 0) {
+      this.keepAlive = !close
+      if (contentLength === 0) this.state = DONE
+      else {
+        this.remaining = contentLength
+        this.state = LENGTH
+      }
+    } else {
+      this.keepAlive = false
+      this.state = UNTIL_CLOSE
+    }
+  }
+}
