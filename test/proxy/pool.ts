@@ -1,0 +1,253 @@
+// The lean upstream client (pool.ts + response-parser.ts) through the real forward path,
+// against raw TCP replicas that answer exactly the bytes we choose: chunked and
+// close-delimited bodies, heads split across writes, interim answers, slow readers,
+// a bounded pool, stale keep-alive sockets and a pool closed under load.
+import t, { type Test } from 'tap'
+import { createServer as createHttpServer, request, type IncomingMessage, type Server } from 'node:http'
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net'
+import { once } from 'node:events'
+import { HashRing } from '../../src/ring/ring.js'
+import { Upstream } from '../../src/proxy/upstream.js'
+import { createProxy } from '../../src/proxy/http.js'
+import { ConnectionPool, type ConnectionUser, type Connection } from '../../src/proxy/pool.js'
+import { call, waitFor } from '../fixtures/http.js'
+
+/** A raw replica: `onRequest(socket, head)` is called for every request head it reads. */
+async function rawReplica(t: Test, onRequest: (socket: Socket, head: string, body: Buffer) => void): Promise<{ port: number; connections: () => number }> {
+  let connections = 0
+  const server: NetServer = createNetServer((socket) => {
+    connections++
+    let buf = Buffer.alloc(0)
+    socket.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d])
+      for (;;) {
+        const end = buf.indexOf('\r\n\r\n')
+        if (end === -1) return
+        const head = buf.toString('latin1', 0, end)
+        const m = /content-length: *(\d+)/i.exec(head)
+        const len = m ? Number(m[1]) : 0
+        if (buf.length < end + 4 + len) return
+        const body = buf.subarray(end + 4, end + 4 + len)
+        buf = buf.subarray(end + 4 + len)
+        onRequest(socket, head, body)
+      }
+    })
+    socket.on('error', () => {})
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const sockets = new Set<Socket>()
+  server.on('connection', (s) => {
+    sockets.add(s)
+    s.on('close', () => sockets.delete(s))
+  })
+  t.teardown(() => {
+    for (const s of sockets) s.destroy()
+    return new Promise<void>((r) => server.close(() => r()))
+  })
+  return { port: (server.address() as AddressInfo).port, connections: () => connections }
+}
+
+async function front(t: Test, ports: number[], upstreamTimeoutMs = 5000): Promise<{ url: string; ring: HashRing<Upstream>; upstreams: Upstream[]; failures: string[] }> {
+  const ring = new HashRing<Upstream>({ slots: 512, vnodes: 9, hash: 'default', probe: 'linear' })
+  const upstreams = ports.map((port, i) => new Upstream({ name: `r${i}`, host: '127.0.0.1', port, id: `r${i}` }))
+  upstreams.forEach((u) => {
+    ring.add(u.name, u)
+    t.teardown(() => u.close())
+  })
+  const failures: string[] = []
+  const server: Server = createHttpServer(
+    createProxy({ ring, keyOf: (req) => Number(req.headers['x-key'] ?? 0), upstreamTimeoutMs, onUpstreamFailure: (u, err) => failures.push(`${u.name}:${err.code}`) }),
+  )
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => {
+    server.closeAllConnections()
+    return new Promise<void>((r) => server.close(() => r()))
+  })
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, ring, upstreams, failures }
+}
+
+t.test('a chunked answer is relayed whole and its connection reused', async (t) => {
+  const r = await rawReplica(t, (socket) => {
+    socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n')
+    socket.write('5\r\nhello\r\n')
+    setTimeout(() => socket.write('6\r\n world\r\n0\r\n\r\n'), 5)
+  })
+  const f = await front(t, [r.port])
+  for (let i = 0; i < 3; i++) {
+    const reply = await call(`${f.url}/c`)
+    t.equal(reply.status, 200)
+    t.equal(reply.body, 'hello world')
+    t.equal(reply.headers['content-type'], 'text/plain')
+  }
+  t.equal(r.connections(), 1, 'one upstream connection for three requests')
+})
+
+t.test('a body delimited by the close is relayed, and that connection is not reused', async (t) => {
+  const r = await rawReplica(t, (socket) => {
+    socket.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil ')
+    setTimeout(() => socket.end('the end'), 5)
+  })
+  const f = await front(t, [r.port])
+  t.equal((await call(`${f.url}/a`)).body, 'until the end')
+  t.equal((await call(`${f.url}/b`)).body, 'until the end')
+  t.equal(r.connections(), 2)
+})
+
+t.test('a head split byte by byte and an interim 100 Continue', async (t) => {
+  const r = await rawReplica(t, (socket) => {
+    const text = 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 202 Accepted\r\nX-Split: yes\r\nContent-Length: 4\r\n\r\ndone'
+    let i = 0
+    const tick = (): void => {
+      if (i >= text.length) return
+      socket.write(text[i++]!)
+      setImmediate(tick)
+    }
+    tick()
+  })
+  const f = await front(t, [r.port])
+  const reply = await call(`${f.url}/split`)
+  t.equal(reply.status, 202)
+  t.equal(reply.headers['x-split'], 'yes')
+  t.equal(reply.body, 'done')
+})
+
+t.test('a malformed answer is a 502, not retried, not reported as a connection failure', async (t) => {
+  const r = await rawReplica(t, (socket) => socket.write('NONSENSE\r\n\r\n'))
+  const f = await front(t, [r.port])
+  const reply = await call(`${f.url}/bad`)
+  t.equal(reply.status, 502)
+  t.match(reply.json, { status: 'failure', message: /could not be reached/ })
+  t.same(f.failures, [])
+})
+
+t.test('a large answer to a slow client streams with backpressure, intact', async (t) => {
+  const size = 32 * 1024 * 1024
+  let sent = 0
+  const r = await rawReplica(t, (socket) => {
+    socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${size}\r\n\r\n`)
+    const piece = Buffer.alloc(64 * 1024, 'x')
+    const more = (): void => {
+      while (sent < size) {
+        sent += piece.length
+        if (!socket.write(piece)) return void socket.once('drain', more)
+      }
+    }
+    more()
+  })
+  const f = await front(t, [r.port])
+  const req = request(`${f.url}/big`, { agent: false })
+  req.end()
+  const [res] = (await once(req, 'response')) as [IncomingMessage]
+  res.pause()
+  // The client reads nothing for a while: the replica must be held back, not drained into memory.
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.ok(sent < size / 2, `the replica was held back while the client did not read (${Math.round(sent / 2 ** 20)} of 32 MiB sent)`)
+  let got = 0
+  for await (const chunk of res) got += (chunk as Buffer).length
+  t.equal(got, size, 'all bytes arrived')
+})
+
+t.test('Expect: 100-continue passes through', async (t) => {
+  const backend = createHttpServer((req, res) => {
+    let body = ''
+    req.setEncoding('utf8').on('data', (c: string) => (body += c))
+    req.on('end', () => res.end(`got ${body}`))
+  })
+  backend.listen(0, '127.0.0.1')
+  await once(backend, 'listening')
+  t.teardown(() => {
+    backend.closeAllConnections()
+    backend.close()
+  })
+  const f = await front(t, [(backend.address() as AddressInfo).port])
+  const req = request(`${f.url}/upload`, { method: 'PUT', agent: false, headers: { expect: '100-continue', 'content-length': '5' } })
+  req.on('continue', () => req.end('hello'))
+  const [res] = (await once(req, 'response')) as [IncomingMessage]
+  let text = ''
+  for await (const c of res) text += String(c)
+  t.equal(res.statusCode, 200)
+  t.equal(text, 'got hello')
+})
+
+t.test('a stale keep-alive connection closed by the replica is not used again', async (t) => {
+  const r = await rawReplica(t, (socket) => {
+    // Answer, then close the connection a moment later, as a replica's idle timeout would.
+    socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
+    setTimeout(() => socket.end(), 20)
+  })
+  const f = await front(t, [r.port])
+  t.equal((await call(`${f.url}/1`)).status, 200)
+  await waitFor('the idle connection to be dropped', () => f.upstreams[0]!.pool.size === 0, 2000)
+  t.equal((await call(`${f.url}/2`)).status, 200)
+  t.equal(r.connections(), 2)
+  t.same(f.failures, [])
+})
+
+t.test('the pool is bounded: requests beyond maxSockets wait their turn', async (t) => {
+  const held: Socket[] = []
+  const r = await rawReplica(t, (socket) => {
+    held.push(socket)
+  })
+  const pool = new ConnectionPool('127.0.0.1', r.port, { maxSockets: 2, maxIdle: 2 })
+  t.teardown(() => pool.close())
+  const done: string[] = []
+  const user = (name: string): ConnectionUser => ({
+    onStart: () => {},
+    onConnected: () => {},
+    onHead: () => {},
+    onData: (chunk: Buffer, last: boolean) => {
+      if (last) done.push(name)
+    },
+    onFailure: (err) => done.push(`${name}:${err.code}`),
+  })
+  for (const name of ['a', 'b', 'c']) pool.request(user(name), 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', false, 5000, true)
+  await waitFor('two requests at the replica', () => held.length === 2, 2000)
+  t.equal(pool.size, 2, 'never more than maxSockets connections')
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.equal(held.length, 2, 'the third waits')
+  held[0]!.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n')
+  await waitFor('the third request on the freed connection', () => held.length === 3, 2000)
+  t.equal(held[2], held[0], 'it reused the freed connection')
+  held[1]!.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n')
+  held[2]!.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n')
+  await waitFor('all answered', () => done.length === 3, 2000)
+  t.same(done.sort(), ['a', 'b', 'c'])
+  t.equal(pool.idleCount, 2)
+})
+
+t.test('closing a pool fails requests in flight and waiting, and the proxy retries them elsewhere', async (t) => {
+  const slow = await rawReplica(t, () => {}) // never answers
+  const good = await rawReplica(t, (socket) => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ngood'))
+  const f = await front(t, [slow.port, good.port])
+  const slowUpstream = f.upstreams[0]!
+  let key = 0
+  while (f.ring.pick(key) !== slowUpstream) key++
+  const pending = call(`${f.url}/x`, 'GET', undefined, { 'x-key': String(key) })
+  await waitFor('the request to be in flight', () => slowUpstream.inflight === 1, 2000)
+  slowUpstream.close()
+  const reply = await pending
+  t.equal(reply.status, 200, 'an idempotent request in flight went to the next replica')
+  t.equal(reply.body, 'good')
+  t.equal(slowUpstream.inflight, 0)
+
+  const conns: Array<Connection | undefined> = []
+  const failed: string[] = []
+  slowUpstream.pool.request(
+    {
+      onStart: (c) => conns.push(c),
+      onConnected: () => {},
+      onHead: () => {},
+      onData: () => {},
+      onFailure: (err) => failed.push(err.code ?? ''),
+    },
+    'GET / HTTP/1.1\r\nHost: x\r\n\r\n',
+    false,
+    5000,
+    true,
+  )
+  await waitFor('a request on a closed pool to fail', () => failed.length === 1, 2000)
+  t.same(failed, ['ERR_POOL_CLOSED'], 'a closed pool opens no new connections')
+  t.same(conns, [])
+})
