@@ -40,7 +40,9 @@ t.test('SIGSTOP a replica under load: the checker finds it, zero failed GETs, N 
   t.comment(`${stats.sent} requests, ${stats.ok} ok, slowest ${stats.maxLatencyMs} ms, served by ${JSON.stringify(Object.fromEntries(stats.servedBy))}`)
   t.same(stats.failures.slice(0, 10), [], 'no failed GET')
   t.equal(stats.failures.length, 0)
-  t.ok(stats.maxLatencyMs < app.config.upstreamTimeoutMs, 'requests stuck on the frozen replica were moved before the upstream timeout')
+  // Requests stuck on the frozen replica are moved the moment it is found dead, not when its
+  // process finally dies (the provider's stop gives it 3 s after SIGTERM before SIGKILL).
+  t.ok(stats.maxLatencyMs < detectedAt - frozenAt + 1500, `slowest request ${stats.maxLatencyMs} ms: stuck ones moved as soon as it was found dead`)
   const rep = (await call(`${app.url}/rep`)).json as { message: { N: number; replicas: string[] } }
   t.same(rep.message, { N: 3, replicas: ['Server 2', 'Server 3', fresh] }, 'N is back to 3 without the frozen replica')
   t.ok((stats.servedBy.get(fresh) ?? 0) > 0, `the replacement ${fresh} served requests`)

@@ -14,7 +14,7 @@ import { probeHeartbeat } from '../../src/replicas/heartbeat.js'
 import type { App } from '../../src/app.js'
 import type { Upstream } from '../../src/proxy/upstream.js'
 import { startTestApp } from '../fixtures/app.js'
-import { call } from '../fixtures/http.js'
+import { call, type Reply } from '../fixtures/http.js'
 import { alive, freeze, nextEvent, signal, waitFor } from '../fixtures/health.js'
 
 const slowReplica = fileURLToPath(new URL('../fixtures/slow-replica.mjs', import.meta.url))
@@ -101,7 +101,8 @@ t.test('a suspect the checker finds healthy goes back into the ring; the last re
 })
 
 t.test('a frozen replica is found dead by the checker: idempotent requests in flight are retried, sent bodies are not replayed', async (t) => {
-  const p = provider(t, ProcessProvider)
+  // A long stop timeout: the frozen process will not die (and reset its connections) soon.
+  const p = provider(t, ProcessProvider, { stopTimeoutMs: 10_000 })
   const app = await startTestApp(t, ['--key', 'header:x-key', '--health-interval', '100', '--health-timeout', '100', '--health-fall', '3'], { provider: p })
   const victim = 'Server 3'
   const key = keyFor(app, victim)
@@ -111,16 +112,18 @@ t.test('a frozen replica is found dead by the checker: idempotent requests in fl
   t.equal((await call(`${app.url}/home`, 'GET', undefined, { 'x-key': key })).status, 200)
 
   const replaced = nextEvent<[string, string]>(app.balancer, 'replaced', (dead) => dead === victim, 10_000)
+  const dead = nextEvent(app.balancer, 'dead', (u: Upstream) => u.name === victim, 10_000).then(() => Date.now())
   freeze(t, p.pidOf(victim)!)
-  const started = Date.now()
+  const answered = (req: Promise<Reply>): Promise<Reply & { at: number }> => req.then((r) => ({ ...r, at: Date.now() }))
   const [get, del, post, put] = await Promise.all([
-    call(`${app.url}/home`, 'GET', undefined, { 'x-key': key }),
-    call(`${app.url}/home`, 'DELETE', undefined, { 'x-key': key }),
-    call(`${app.url}/home`, 'POST', '{"a":1}', { 'x-key': key, 'content-type': 'application/json' }),
-    call(`${app.url}/home`, 'PUT', '{"a":1}', { 'x-key': key, 'content-type': 'application/json' }),
+    answered(call(`${app.url}/home`, 'GET', undefined, { 'x-key': key })),
+    answered(call(`${app.url}/home`, 'DELETE', undefined, { 'x-key': key })),
+    answered(call(`${app.url}/home`, 'POST', '{"a":1}', { 'x-key': key, 'content-type': 'application/json' })),
+    answered(call(`${app.url}/home`, 'PUT', '{"a":1}', { 'x-key': key, 'content-type': 'application/json' })),
   ])
-  const took = Date.now() - started
-  t.equal(get.status, 200, `the GET stuck on the frozen replica was answered by another, after ${took} ms`)
+  const deadAt = await dead
+  t.equal(get.status, 200, 'the GET stuck on the frozen replica was answered by another')
+  for (const r of [get, del, post, put]) t.ok(r.at - deadAt < 1000, `answered ${r.at - deadAt} ms after the replica was found dead`)
   t.not(servedBy(get.body), victim)
   // DELETE has no body: idempotent, retried; the replica answers 404 for it -> the SPEC's 400.
   t.equal(del.status, 400, 'the DELETE was retried on a live replica')
