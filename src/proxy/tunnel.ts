@@ -100,6 +100,17 @@ export class Tunnels {
     upstream.resume()
   }
 
+  /**
+   * Bytes written to tunnel sockets and not yet handed to the kernel, over all tunnels. With
+   * back-pressure working this stays near a socket high-water mark per direction however
+   * fast one end sends and however slowly the other reads.
+   */
+  buffered(): number {
+    let n = 0
+    for (const [client, upstream] of this.open) n += client.writableLength + (upstream?.writableLength ?? 0)
+    return n
+  }
+
   /** Shutdown: close every client connection and its replica connection now. */
   closeAll(): void {
     for (const [client, upstream] of this.open) {

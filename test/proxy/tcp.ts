@@ -1,0 +1,314 @@
+/**
+ * TCP mode (L4), end to end over real loopback sockets: the real balancer (config, ring,
+ * membership, TCP front) in front of in-process echo replicas (test/fixtures/socket-replicas.ts)
+ * and, at the end, the real replica processes. Every test checks that nothing is left open.
+ */
+import t, { type Test } from 'tap'
+import { createHash, randomBytes } from 'node:crypto'
+import type { App } from '../../src/app.js'
+import { requestIdOf } from '../../src/keys.js'
+import { ProcessProvider } from '../../src/replicas/process.js'
+import { loadConfig } from '../../src/config.js'
+import { startApp } from '../../src/app.js'
+import { FixtureProvider, startSocketApp } from '../fixtures/socket-replicas.js'
+import { Conn, open, tcpSocketCount, waitFor, within } from '../fixtures/sockets.js'
+
+const SLOTS = 512
+
+function echoApp(t: Test, argv: string[] = []): Promise<{ app: App; provider: FixtureProvider }> {
+  const provider = new FixtureProvider('echo')
+  return startSocketApp(t, provider, argv).then((app) => ({ app, provider }))
+}
+
+function frontConnections(app: App): Promise<number> {
+  return new Promise((resolve, reject) => app.tcp!.getConnections((err, n) => (err ? reject(err) : resolve(n))))
+}
+
+/** What must be zero once every client has gone: the balancer's and the replicas' view. */
+async function leftOpen(app: App, provider: FixtureProvider): Promise<Record<string, number>> {
+  // Sockets a health checker keeps to the replicas are not ours to count.
+  let idle = 0
+  for (const r of provider.replicas.values()) idle += r.sockets.size - r.live.size
+  return {
+    tunnels: app.tunnels.size,
+    frontConnections: await frontConnections(app),
+    replicaSessions: provider.liveSessions(),
+    inflight: app.balancer.upstreams().reduce((n, u) => n + u.inflight, 0),
+    straySockets: tcpSocketCount() - idle,
+  }
+}
+
+async function assertSettled(t: Test, app: App, provider: FixtureProvider): Promise<void> {
+  const zero = { tunnels: 0, frontConnections: 0, replicaSessions: 0, inflight: 0, straySockets: 0 }
+  try {
+    await waitFor('every connection to close', async () => JSON.stringify(await leftOpen(app, provider)) === JSON.stringify(zero), 5000)
+  } catch {
+    // fall through: the comparison below shows what is still open
+  }
+  t.same(await leftOpen(app, provider), zero, 'nothing left open (balancer, replicas, sockets)')
+}
+
+t.test('bytes go to the replica the ring picks for address:port, and come back', async (t) => {
+  const { app, provider } = await echoApp(t, ['--tcp-key', 'ip-port'])
+  for (let i = 0; i < 6; i++) {
+    const c = await open(app.tcpPort!)
+    const id = requestIdOf(`127.0.0.1:${c.socket.localPort}`, SLOTS)
+    const expected = app.balancer.ring.pick(id)!.name
+    await c.echo(`hello ${i} `)
+    await c.echo('x'.repeat(100_000))
+    t.equal(provider.get(expected).live.size, 1, `connection ${i} is on ${expected}, the ring's pick`)
+    t.equal(provider.liveSessions(), 1, 'and on no other replica')
+    c.socket.end()
+    await c.waitClosed()
+    t.ok(c.text.endsWith(`<EOF ${`hello ${i} `.length + 100_000}>`), 'the replica saw every byte and the FIN')
+  }
+  await assertSettled(t, app, provider)
+})
+
+t.test('default key ip: every connection from one address goes to one replica', async (t) => {
+  const { app, provider } = await echoApp(t)
+  t.equal(app.config.tcpKey, 'ip')
+  const expected = app.balancer.ring.pick(requestIdOf('127.0.0.1', SLOTS))!.name
+  const conns = await Promise.all(Array.from({ length: 10 }, () => open(app.tcpPort!)))
+  await Promise.all(conns.map((c, i) => c.echo(`client ${i}`)))
+  t.same(provider.sessionCounts()[expected], 10, `all ten on ${expected}`)
+  for (const c of conns) c.socket.end()
+  await Promise.all(conns.map((c) => c.waitClosed()))
+  await assertSettled(t, app, provider)
+})
+
+t.test('half-close: a FIN goes through and the other direction keeps working', async (t) => {
+  const { app, provider } = await echoApp(t)
+
+  // The client closes its sending side first; the replica's answer still arrives.
+  const a = await open(app.tcpPort!)
+  a.write('abc')
+  a.socket.end()
+  await a.until('the echo and the replica seeing our FIN', (s) => s === 'abc<EOF 3>')
+  await a.waitClosed()
+  t.ok(a.ended, 'the replica FIN reached the client after its answer')
+  t.equal(a.error, undefined, 'no error, an orderly close')
+
+  // The replica closes its sending side first; the client can still send to it.
+  const b = await open(app.tcpPort!, { halfOpen: true })
+  b.write('HALF\n')
+  await waitFor('the replica FIN to reach the client', () => b.ended)
+  t.notOk(b.closed, 'the client side stays open after the replica FIN')
+  b.write('still ')
+  b.write('talking')
+  b.socket.end()
+  await b.waitClosed()
+  await waitFor('the replica to see our FIN', () => [...provider.replicas.values()].some((r) => r.afterOwnFin.length > 0))
+  const replica = [...provider.replicas.values()].find((r) => r.afterOwnFin.length > 0)
+  t.same(replica?.afterOwnFin, ['still talking'], 'bytes sent after the replica FIN reached it')
+  await assertSettled(t, app, provider)
+})
+
+t.test('back-pressure: a client that does not read stops a fast sender; nothing piles up in the balancer', async (t) => {
+  const { app, provider } = await echoApp(t)
+  const c = await open(app.tcpPort!)
+  c.socket.pause() // the client reads nothing for now
+  const chunk = randomBytes(64 * 1024)
+  const total = 1024 // chunks: 64 MB, more than every socket buffer on the way can hold
+  const sent = createHash('sha256')
+  let written = 0
+  let maxBuffered = 0
+  const sampler = setInterval(() => (maxBuffered = Math.max(maxBuffered, app.tunnels.buffered())), 5)
+  t.teardown(() => clearInterval(sampler))
+  const writer = (async () => {
+    while (written < total) {
+      sent.update(chunk)
+      written++
+      if (!c.write(chunk)) await new Promise((r) => c.socket.once('drain', r))
+    }
+  })()
+  // With back-pressure the writer stalls: the echo has nowhere to go. Give it time to try.
+  const finished = await within('the writer', 3000, writer).then(
+    () => true,
+    () => false,
+  )
+  maxBuffered = Math.max(maxBuffered, app.tunnels.buffered())
+  t.notOk(finished, `the sender was held back (wrote ${written} of ${total} chunks while nobody read)`)
+  t.ok(maxBuffered < 1024 * 1024, `the balancer buffered at most ${maxBuffered} bytes at any time`)
+
+  // Now read: everything comes back, intact and in order.
+  const got = createHash('sha256')
+  let received = 0
+  c.socket.removeAllListeners('data')
+  const want = total * chunk.length
+  c.socket.on('data', (d: Buffer) => {
+    // The replica's `<EOF n>` trailer comes after the echo; only the echo is hashed.
+    if (received < want) got.update(d.subarray(0, want - received))
+    received += d.length
+  })
+  c.socket.resume()
+  await within('the writer to finish once the client reads', 30_000, writer)
+  await waitFor('the whole echo', () => received >= want, 30_000)
+  t.equal(received, want, 'every byte came back')
+  t.equal(got.digest('hex'), sent.digest('hex'), 'in order, unchanged')
+  c.socket.end()
+  await c.waitClosed()
+  await assertSettled(t, app, provider)
+})
+
+t.test('abrupt resets travel as resets, both ways', async (t) => {
+  const { app, provider } = await echoApp(t)
+  const replica = app.balancer.ring.pick(requestIdOf('127.0.0.1', SLOTS))!.name
+
+  const a = await open(app.tcpPort!)
+  await a.echo('before the reset')
+  a.socket.resetAndDestroy()
+  await waitFor('the replica to see a reset', () => provider.get(replica).resets === 1)
+  t.pass('client RST -> replica sees ECONNRESET')
+
+  const b = await open(app.tcpPort!)
+  b.write('RST\n')
+  await b.waitClosed()
+  t.equal(b.error, 'ECONNRESET', 'replica RST -> client sees ECONNRESET')
+  await assertSettled(t, app, provider)
+})
+
+t.test('a replica dying mid-connection: the client is closed, the replica replaced, new connections served', async (t) => {
+  const { app, provider } = await echoApp(t)
+  const c = await open(app.tcpPort!)
+  await c.echo('alive')
+  const victim = [...provider.replicas.values()].find((r) => r.live.size === 1)!.name
+  await provider.crash(victim)
+  await c.waitClosed()
+  t.equal(c.error, 'ECONNRESET', 'the client learns the connection broke')
+  await waitFor('the replacement', () => app.balancer.membership().N === 3 && !app.balancer.membership().replicas.includes(victim))
+  const d = await open(app.tcpPort!)
+  await d.echo('after the replacement')
+  d.socket.end()
+  await d.waitClosed()
+  await assertSettled(t, app, provider)
+})
+
+t.test('a replica that refuses connections: the next one clockwise gets the connection, no byte lost', async (t) => {
+  const { app, provider } = await echoApp(t)
+  const id = requestIdOf('127.0.0.1', SLOTS)
+  const dead = app.balancer.ring.pick(id)!.name
+  await provider.get(dead).deafen()
+  const next = app.balancer.ring.next(id, (_u, name) => name !== dead)!.name
+
+  // Bytes written before the balancer has a replica connection must not be lost.
+  const c = new Conn(app.tcpPort!)
+  c.write('first bytes, sent at once')
+  await c.until('the echo', (s) => s === 'first bytes, sent at once')
+  t.equal(provider.get(next).live.size, 1, `served by ${next}, the next replica clockwise`)
+  t.equal(provider.get(dead).sessions, 0, `${dead} got nothing`)
+  c.socket.end()
+  await c.waitClosed()
+
+  // No replica accepts: the client is closed without a byte.
+  for (const r of provider.replicas.values()) if (r.server.listening) await r.deafen()
+  const d = new Conn(app.tcpPort!)
+  d.write('anyone?')
+  await d.waitClosed()
+  t.equal(d.received, 0, 'closed without an answer when no replica accepts')
+  await assertSettled(t, app, provider)
+})
+
+t.test('no replicas: connections are closed at once', async (t) => {
+  const { app, provider } = await echoApp(t, ['--replicas', '0'])
+  const c = new Conn(app.tcpPort!)
+  await c.waitClosed()
+  t.equal(c.received, 0)
+  await assertSettled(t, app, provider)
+})
+
+t.test('many concurrent connections spread over the replicas and all close cleanly', async (t) => {
+  const { app, provider } = await echoApp(t, ['--tcp-key', 'ip-port'])
+  const n = 200
+  const payloads = Array.from({ length: n }, (_, i) => `${i}:`.padEnd(4096, String.fromCharCode(97 + (i % 26))))
+  const conns = payloads.map(() => new Conn(app.tcpPort!))
+  await within('200 echo sessions', 20_000,
+    Promise.all(
+      conns.map(async (c, i) => {
+        await c.connected
+        c.write(payloads[i]!.slice(0, 1000))
+        c.write(payloads[i]!.slice(1000))
+        c.socket.end()
+        await c.closedPromise
+      }),
+    ),
+  )
+  const wrong = conns.filter((c, i) => c.text !== `${payloads[i]}<EOF 4096>`).length
+  t.equal(wrong, 0, 'every connection got exactly its own bytes back, then the FIN')
+  const counts = provider.sessionCounts()
+  t.equal(Object.values(counts).reduce((a, b) => a + b, 0), n, `all ${n} reached a replica`)
+  t.ok(Object.values(counts).every((k) => k > 0), `spread over every replica: ${JSON.stringify(counts)}`)
+  await assertSettled(t, app, provider)
+})
+
+t.test('idle timeout: a silent connection is closed, a talking one is not', async (t) => {
+  const { app, provider } = await echoApp(t, ['--idle-timeout', '300'])
+  const quiet = await open(app.tcpPort!)
+  await quiet.echo('one message, then silence')
+  const talker = await open(app.tcpPort!)
+  const started = Date.now()
+  for (let i = 0; Date.now() - started < 900; i++) {
+    await talker.echo(`tick ${i} `)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  t.ok(quiet.closed, 'the silent connection was closed')
+  t.notOk(talker.closed, 'the one that kept talking for three idle periods is open')
+  await talker.echo('still here')
+  await talker.waitClosed(3000)
+  t.ok(Date.now() - started >= 900 + 250, 'and it closes once it goes quiet')
+  await assertSettled(t, app, provider)
+})
+
+t.test('max connections: one more is refused, and a freed place is reused', async (t) => {
+  const { app, provider } = await echoApp(t, ['--max-connections', '3'])
+  const conns = await Promise.all([1, 2, 3].map(() => open(app.tcpPort!)))
+  for (const c of conns) await c.echo('in')
+  const extra = new Conn(app.tcpPort!)
+  extra.write('let me in')
+  await extra.waitClosed()
+  t.equal(extra.received, 0, 'the fourth connection is closed without service')
+  t.equal(app.tunnels.refused, 1, 'and counted as refused')
+  conns[0]!.socket.end()
+  await conns[0]!.waitClosed()
+  await waitFor('the place to free up', () => app.tunnels.size === 2)
+  const again = await open(app.tcpPort!)
+  await again.echo('my turn')
+  for (const c of [again, conns[1]!, conns[2]!]) c.socket.end()
+  await Promise.all([again, conns[1]!, conns[2]!].map((c) => c.waitClosed()))
+  await assertSettled(t, app, provider)
+})
+
+t.test('shutdown closes open connections after the drain timeout', async (t) => {
+  const provider = new FixtureProvider('echo')
+  const app = await startApp(loadConfig(['--port', '0', '--host', '127.0.0.1', '--quiet', '--tcp-port', '0', '--drain-timeout', '200']), { provider })
+  const c = await open(app.tcpPort!)
+  await c.echo('open at shutdown')
+  await within('app.close()', 5000, app.close())
+  await c.waitClosed()
+  await waitFor('the balancer side to close', () => app.tunnels.size === 0)
+  t.equal(app.tcp!.listening, false, 'the TCP listener is closed')
+})
+
+t.test('real replica processes: HTTP over TCP mode, and a replica killed mid-connection', async (t) => {
+  const app = await startApp(loadConfig(['--port', '0', '--host', '127.0.0.1', '--quiet', '--tcp-port', '0', '--replicas', '2']))
+  t.teardown(() => app.close())
+  const expected = app.balancer.ring.pick(requestIdOf('127.0.0.1', SLOTS))!.name
+  const c = await open(app.tcpPort!)
+  c.write('GET /home HTTP/1.1\r\nHost: x\r\n\r\n')
+  await c.until('the replica answer', (s) => s.includes('"status":"successful"}'))
+  t.match(c.text, /^HTTP\/1\.1 200 OK\r\n/, 'the replica answered through L4')
+  t.ok(c.text.includes(`Hello from Server: ${expected}`), `from ${expected}, the ring's pick for 127.0.0.1`)
+
+  // The connection is kept alive; kill the replica process under it.
+  const provider = app.balancer.provider as ProcessProvider
+  process.kill(provider.pidOf(expected)!, 'SIGKILL')
+  await c.waitClosed()
+  t.pass('the client connection closed when its replica died')
+  await waitFor('the replacement', () => app.balancer.membership().N === 2 && !app.balancer.membership().replicas.includes(expected), 15_000)
+  const d = await open(app.tcpPort!)
+  d.write('GET /home HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+  await d.waitClosed()
+  t.match(d.text, /Hello from Server: /, 'new connections are served')
+  await waitFor('tunnels to close', () => app.tunnels.size === 0 && app.balancer.upstreams().every((u) => u.inflight === 0))
+  t.pass('nothing left open')
+})
