@@ -102,6 +102,8 @@ export class DockerProvider implements ReplicaProvider {
   private readonly replicas = new Map<string, Replica>()
   private readonly starting = new Map<string, Promise<ReplicaHandle>>()
   private readonly exitListeners: Array<(name: string) => void> = []
+  /** Loopback ports of host-networked replicas, running or starting: never handed out twice. */
+  private readonly ports = new Set<number>()
   private imageId: string | undefined
   private events: NodeJS.ReadableStream | undefined
   private initialized = false
@@ -121,6 +123,8 @@ export class DockerProvider implements ReplicaProvider {
   }
 
   async init(): Promise<ReplicaHandle[]> {
+    // A second call adopts nothing new (and must not remove what this instance runs).
+    if (this.initialized) return []
     if (this.network === 'bridge' || this.network === 'none') {
       throw new DockerProviderError('BAD_NETWORK', `network ${JSON.stringify(this.network)} cannot be used: replicas need a user-defined network (e.g. --network net1) or --network host`)
     }
@@ -173,7 +177,30 @@ export class DockerProvider implements ReplicaProvider {
   /** Create, start and wait for the heartbeat; on any failure remove the container and throw. */
   private async startOnce(name: string): Promise<Replica> {
     const cname = containerName(this.owner, name)
-    const port = this.hostMode ? await freeLoopbackPort() : REPLICA_PORT
+    const port = this.hostMode ? await this.reservePort() : REPLICA_PORT
+    try {
+      return await this.createAndWait(name, cname, port)
+    } catch (err) {
+      if (this.hostMode) this.ports.delete(port)
+      throw err
+    }
+  }
+
+  /**
+   * A free loopback port no replica of ours holds or is about to bind. Without the set, two
+   * replicas starting at once could be given the same port, and the loser's heartbeat would
+   * be answered by the winner.
+   */
+  private async reservePort(): Promise<number> {
+    for (;;) {
+      const port = await freeLoopbackPort()
+      if (this.ports.has(port)) continue
+      this.ports.add(port)
+      return port
+    }
+  }
+
+  private async createAndWait(name: string, cname: string, port: number): Promise<Replica> {
     const env = [`SERVER_ID=${name}`, `PORT=${port}`]
     if (this.hostMode) env.push('HOST=127.0.0.1')
     const aliases = [cname, ...(DNS_LABEL.test(name) ? [name] : [])]
@@ -193,7 +220,7 @@ export class DockerProvider implements ReplicaProvider {
       if (status === 409) {
         throw new DockerProviderError(
           'NAME_CONFLICT',
-          `container name ${cname} is already in use by a container this balancer did not start; remove it (docker rm -f ${cname}) or use another hostname`,
+          `container name ${cname} is already in use by another container (not one this provider runs); remove it (docker rm -f ${cname}) or use another hostname`,
           { cause: err },
         )
       }
@@ -261,6 +288,7 @@ export class DockerProvider implements ReplicaProvider {
       throw this.engineError(err, `removing container ${containerName(this.owner, name)}`)
     } finally {
       this.replicas.delete(name)
+      if (this.hostMode) this.ports.delete(replica.handle.port)
     }
   }
 
@@ -286,6 +314,7 @@ export class DockerProvider implements ReplicaProvider {
     await Promise.allSettled(this.starting.values())
     if (this.keep) {
       this.replicas.clear()
+      this.ports.clear()
       return
     }
     const names = [...this.replicas.keys()]
@@ -332,6 +361,7 @@ export class DockerProvider implements ReplicaProvider {
       if (candidates[i] && !this.replicas.has(name)) {
         const handle = this.handleOf(info)
         this.replicas.set(name, { handle, container: this.docker.getContainer(info.Id), stopping: false })
+        if (this.hostMode) this.ports.add(handle.port)
         adopted.push(handle)
       } else {
         remove.push(info)

@@ -126,6 +126,8 @@ if (reason && REQUIRED) {
     const p = provider(owner)
     t.teardown(() => p.close())
     t.same(await p.init(), [], 'nothing to adopt')
+    const exits: string[] = []
+    p.onExit((name) => exits.push(name))
     const [a, b] = await Promise.all([p.start('Server 1'), p.start('server-1')])
     t.equal(a.host, '127.0.0.1')
     t.ok(a.port > 0 && a.port !== b.port, 'each replica on its own loopback port')
@@ -151,6 +153,8 @@ if (reason && REQUIRED) {
     await p.close()
     t.same(await labelled(LABELS.owner, owner), [], 'close removed the rest')
     t.same(p.list(), [])
+    await new Promise((r) => setTimeout(r, 500))
+    t.same(exits, [], 'no exit notice for containers stopped on purpose')
   })
 
   t.test('a later run adopts running healthy containers and removes dead ones; close cleans up', async (t) => {
