@@ -36,22 +36,26 @@ async function removeAll(infos: Docker.ContainerInfo[]): Promise<void> {
   await Promise.all(infos.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)))
 }
 
-/** Remove what earlier runs of this file left when they crashed (their pid is gone). */
+/** Made by a run of this file whose process is gone (it crashed before its teardown)? */
+function stale(owner: string | undefined): boolean {
+  const m = /^rbtest-(\d+)-/.exec(owner ?? '')
+  if (!m || Number(m[1]) === process.pid) return false
+  try {
+    process.kill(Number(m[1]), 0)
+    return false
+  } catch {
+    return true
+  }
+}
+
+/** Remove the containers and networks earlier runs of this file left when they crashed. */
 async function removeLeftovers(): Promise<void> {
   for (const label of [LABELS.owner, TEST_LABEL]) {
     const all = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [label] }) })
-    const stale = all.filter((c) => {
-      const m = /^rbtest-(\d+)-/.exec(c.Labels[label] ?? '')
-      if (!m || Number(m[1]) === process.pid) return false
-      try {
-        process.kill(Number(m[1]), 0)
-        return false
-      } catch {
-        return true
-      }
-    })
-    await removeAll(stale)
+    await removeAll(all.filter((c) => stale(c.Labels[label])))
   }
+  const networks = await docker.listNetworks()
+  await Promise.all(networks.filter((n) => stale(n.Name)).map((n) => docker.getNetwork(n.Id).remove().catch(() => undefined)))
 }
 
 async function exists(id: string): Promise<boolean> {
@@ -209,6 +213,19 @@ if (reason && REQUIRED) {
       const p = provider(owner, { image: 'ring-balancer-test/no-such-image:missing' })
       await t.rejects(p.init(), { code: 'IMAGE_MISSING', message: /ring-balancer-test\/no-such-image:missing.*docker-build-images\.sh/ })
       t.same(await labelled(LABELS.owner, owner), [])
+    })
+
+    await t.test('a bridge network is created when missing and reused when there', async (t) => {
+      // init only: a bridge-networked replica is reachable only from inside that network,
+      // and tests send no traffic off loopback.
+      const owner = newOwner()
+      const network = `${owner}-net`
+      t.teardown(() => docker.getNetwork(network).remove().catch(() => undefined))
+      t.same(await provider(owner, { network }).init(), [])
+      const created = await docker.getNetwork(network).inspect()
+      t.equal(created.Driver, 'bridge')
+      t.same(await provider(owner, { network }).init(), [], 'a second instance finds it')
+      t.equal((await docker.getNetwork(network).inspect()).Id, created.Id, 'the same network')
     })
 
     await t.test('start before init, bad network', async (t) => {
