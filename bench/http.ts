@@ -194,6 +194,11 @@ async function main(): Promise<void> {
   console.log(
     `bench: ${o.targets.join(', ')} x ${o.connections.join('/')} connections x ${o.repeats} repetitions x ${o.duration} s; about ${Math.ceil(estimate / 60)} min`,
   )
+  const loadBefore = loadavg()
+  const load = loadBefore[0]!
+  if (load > cpus().length * 0.5) {
+    console.log(`warning: load average ${load.toFixed(2)} on ${cpus().length} cores: other processes are busy, so absolute numbers will be low and noisy (ratios suffer less)`)
+  }
   // Bounded: if anything hangs, give up well after the estimate (the exit handler kills children).
   const watchdog = setTimeout(() => {
     console.error(`bench: still running after ${Math.round((estimate * 2 + 60) / 60)} min; giving up`)
@@ -266,7 +271,7 @@ async function main(): Promise<void> {
   }
 
   const summary = summarise(runs, o)
-  const meta = machine(o)
+  const meta = machine(o, loadBefore)
   mkdirSync(o.out, { recursive: true })
   writeFileSync(join(o.out, 'http.json'), JSON.stringify({ meta, options: o, summary, runs }, null, 2) + '\n')
   const md = markdown(summary, meta, o)
@@ -333,7 +338,7 @@ interface Meta {
   command: string
 }
 
-function machine(o: Options): Meta {
+function machine(o: Options, loadBefore: number[]): Meta {
   let commit = 'unknown'
   try {
     commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim()
@@ -351,7 +356,7 @@ function machine(o: Options): Meta {
     ...(o.targets.includes('nginx') ? { nginx: versionOf('nginx', ['-v']) } : {}),
     ...(o.targets.includes('haproxy') ? { haproxy: versionOf('haproxy', ['-v']) } : {}),
     commit,
-    loadavgBefore: loadavg().map((l) => round(l, 2)),
+    loadavgBefore: loadBefore.map((l) => round(l, 2)),
     command: `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`,
   }
 }

@@ -31,6 +31,9 @@ export interface PoolOptions {
   idleTimeoutMs?: number
 }
 
+/** Every upstream socket reads into this one buffer; each read is handled (and copied) at once. */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024)
+
 function errnoError(code: string, message: string): NodeJS.ErrnoException {
   return Object.assign(new Error(message), { code })
 }
@@ -55,10 +58,11 @@ export class Connection implements ResponseHandler {
   ) {
     this.parser = new ResponseParser(this)
     this.timeoutMs = timeoutMs
-    const socket = connect({ host, port, noDelay: true })
+    // `onread` hands us each read in one shared buffer, bypassing the readable-stream
+    // machinery (no 'data' event, no per-read allocation); what we keep is copied out.
+    const socket = connect({ host, port, noDelay: true, onread: { buffer: READ_BUFFER, callback: this.onSocketRead } })
     socket.setTimeout(timeoutMs)
     socket.on('connect', this.onConnect)
-    socket.on('data', this.onSocketData)
     socket.on('end', this.onSocketEnd)
     socket.on('error', this.onSocketError)
     socket.on('close', this.onSocketClose)
@@ -146,17 +150,19 @@ export class Connection implements ResponseHandler {
     this.user?.onConnected(this)
   }
 
-  private readonly onSocketData = (data: Buffer): void => {
+  private readonly onSocketRead = (nread: number, buf: Buffer): boolean => {
     if (this.user === undefined) {
       // Bytes on an idle connection (nobody asked): it cannot be trusted any more.
       this.socket.destroy()
-      return
+      return false
     }
     try {
-      this.parser.execute(data)
+      // A copy: READ_BUFFER is reused by the next read, and the chunk may be queued for the client.
+      this.parser.execute(Buffer.from(buf.subarray(0, nread)))
     } catch (err) {
       this.fail(err as NodeJS.ErrnoException)
     }
+    return true
   }
 
   private readonly onSocketEnd = (): void => {
