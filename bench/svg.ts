@@ -8,8 +8,8 @@ export interface Series {
   name: string
   values: readonly number[]
   color?: string
-  /** Line charts: a dashed line. */
-  dashed?: boolean
+  /** Line charts: a dashed line (or this SVG dash pattern, e.g. "2 4"). */
+  dashed?: boolean | string
 }
 
 export interface RefLine {
@@ -119,6 +119,11 @@ function refLines(f: Frame, o: ChartOptions): void {
   }
 }
 
+function dash(s: Series): string {
+  if (!s.dashed) return ''
+  return ` stroke-dasharray="${typeof s.dashed === 'string' ? s.dashed : '6 4'}"`
+}
+
 /** Legend items flow left to right and wrap; widths estimated from the text length. */
 function legendLayout(o: ChartOptions, width: number): { rows: number; at: Array<{ x: number; row: number }> } {
   const at: Array<{ x: number; row: number }> = []
@@ -145,7 +150,7 @@ function legend(f: Frame, o: ChartOptions, kind: 'bar' | 'line'): void {
     const yy = base + at[i]!.row * 22
     const color = s.color ?? PALETTE[i % PALETTE.length]
     if (kind === 'bar') f.parts.push(`<rect x="${x}" y="${yy - 10}" width="14" height="12" fill="${color}"/>`)
-    else f.parts.push(`<line x1="${x}" y1="${yy - 4}" x2="${x + 22}" y2="${yy - 4}" stroke="${color}" stroke-width="2.5"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`)
+    else f.parts.push(`<line x1="${x}" y1="${yy - 4}" x2="${x + 22}" y2="${yy - 4}" stroke="${color}" stroke-width="2.5"${dash(s)}/>`)
     f.parts.push(`<text x="${x + (kind === 'bar' ? 20 : 28)}" y="${yy}" font-size="12" fill="#333">${esc(s.name)}</text>`)
   })
 }
@@ -192,7 +197,7 @@ export function lineChart(o: ChartOptions): string {
   o.series.forEach((s, si) => {
     const color = s.color ?? PALETTE[si % PALETTE.length]
     const points = s.values.map((v, i) => `${x(i).toFixed(1)},${f.y(v).toFixed(1)}`).join(' ')
-    f.parts.push(`<polyline points="${points}" fill="none" stroke="${color}" stroke-width="2.5"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`)
+    f.parts.push(`<polyline points="${points}" fill="none" stroke="${color}" stroke-width="2.5"${dash(s)}/>`)
     s.values.forEach((v, i) => {
       f.parts.push(`<circle cx="${x(i).toFixed(1)}" cy="${f.y(v).toFixed(1)}" r="3.5" fill="${color}"><title>${esc(`${s.name}, ${o.categories[i]}: ${f.fmt(v)}`)}</title></circle>`)
     })
