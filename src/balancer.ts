@@ -21,7 +21,10 @@ export interface Membership {
 export interface BalancerEvents {
   /** A replica joined the ring (after its heartbeat answered). */
   joined: [upstream: Upstream]
-  /** A replica left the ring (removed, dead, or shutdown) and was stopped. */
+  /**
+   * A replica left (removed or dead: after it was stopped; shutdown: after provider.close(),
+   * which may leave it running for a later start to adopt, e.g. --docker-keep).
+   */
   left: [name: string, reason: 'removed' | 'dead' | 'shutdown', upstream: Upstream]
   /** A connection to it failed while proxying: out of the ring until the checker decides. */
   suspect: [upstream: Upstream]
@@ -224,15 +227,26 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     return fresh
   }
 
-  /** Shutdown: drain every replica, stop them all. Further changes are refused. */
+  /**
+   * Shutdown: every replica leaves the ring and drains (in-flight requests finish within the
+   * drain timeout), then `provider.close()` decides what happens to them: the process
+   * provider stops its children; the Docker provider removes its containers, or leaves them
+   * running for the next start to adopt when told to keep them (--docker-keep). The balancer
+   * itself never stops a replica on shutdown. Further changes are refused.
+   */
   close(): Promise<void> {
     this.closed = true
     for (const timer of this.retries) clearTimeout(timer)
     this.retries.clear()
     return this.serial(async () => {
-      await this.leaveAll([...this.members.keys()], 'shutdown')
-      await Promise.all(this.stopping)
-      await this.provider.close()
+      const leaving = [...this.members.values()]
+      await this.drainAll(leaving)
+      try {
+        await Promise.all(this.stopping)
+        await this.provider.close()
+      } finally {
+        for (const upstream of leaving) this.emit('left', upstream.name, 'shutdown', upstream)
+      }
     })
   }
 
@@ -260,19 +274,37 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     this.emit('joined', upstream)
   }
 
-  /** Out of the ring first (no new requests), then drain in-flight ones, then stop. */
-  private async leaveAll(names: readonly string[], reason: 'removed' | 'shutdown'): Promise<void> {
+  /** /rm: out of the ring first (no new requests), then drain in-flight ones, then stop each. */
+  private async leaveAll(names: readonly string[], reason: 'removed'): Promise<void> {
     const leaving = names.map((name) => this.members.get(name)!)
-    for (const name of names) this.ring.remove(name)
-    for (const name of names) this.members.delete(name)
+    this.detach(leaving)
     await Promise.all(
       leaving.map(async (upstream) => {
-        await upstream.waitIdle(this.config.drainTimeoutMs)
-        upstream.close()
+        await this.drain(upstream)
         await this.provider.stop(upstream.name)
         this.emit('left', upstream.name, reason, upstream)
       }),
     )
+  }
+
+  /** Shutdown: out of the ring and drained, but not stopped (provider.close decides). */
+  private async drainAll(leaving: readonly Upstream[]): Promise<void> {
+    this.detach(leaving)
+    await Promise.all(leaving.map((upstream) => this.drain(upstream)))
+  }
+
+  /** No new requests: out of the ring (a suspect is out already) and no longer a member. */
+  private detach(leaving: readonly Upstream[]): void {
+    for (const upstream of leaving) {
+      this.ring.remove(upstream.name)
+      this.members.delete(upstream.name)
+    }
+  }
+
+  /** Wait for in-flight requests (up to the drain timeout), then close its connections. */
+  private async drain(upstream: Upstream): Promise<void> {
+    await upstream.waitIdle(this.config.drainTimeoutMs)
+    upstream.close()
   }
 
   /** Run membership changes one at a time, in arrival order; a failure does not block the next. */

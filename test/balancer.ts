@@ -66,3 +66,33 @@ t.test('close stops every replica and refuses later changes', async (t) => {
   t.equal(b.ring.size, 0)
   await t.rejects(b.add(1), { code: 'SHUTTING_DOWN', status: 503 })
 })
+
+t.test('close drains every replica, then leaves stopping to provider.close (which may keep them)', async (t) => {
+  /** Like the Docker provider with keep: close() leaves the replicas running. */
+  class KeepingProvider extends ProcessProvider {
+    readonly calls: string[] = []
+    override async stop(name: string): Promise<void> {
+      this.calls.push(`stop ${name}`)
+      return super.stop(name)
+    }
+    override async close(): Promise<void> {
+      this.calls.push('close')
+    }
+    stopAll(): Promise<void> {
+      return super.close()
+    }
+  }
+  const provider = new KeepingProvider({ startTimeoutMs: 10_000 })
+  t.teardown(() => provider.stopAll())
+  const b = new Balancer(loadConfig(['--quiet']), provider)
+  const left: string[] = []
+  b.on('left', (name, reason) => left.push(`${name} ${reason}`))
+  await b.start()
+  const pids = b.membership().replicas.map((n) => provider.pidOf(n)!)
+  await b.close()
+  t.same(provider.calls, ['close'], 'no replica stopped by the balancer itself')
+  t.ok(pids.every(alive), 'a provider that keeps its replicas keeps them running')
+  t.same(b.membership(), { N: 0, replicas: [] })
+  t.equal(b.ring.size, 0)
+  t.same(left.sort(), ['Server 1 shutdown', 'Server 2 shutdown', 'Server 3 shutdown'], "'left' still reported for each")
+})

@@ -5,6 +5,8 @@
 import t from 'tap'
 import Docker from 'dockerode'
 import { containerName, DockerProvider, LABELS, type DockerProviderOptions } from '../../src/replicas/docker.js'
+import { startApp } from '../../src/app.js'
+import { loadConfig } from '../../src/config.js'
 
 const IMAGE = process.env.REPLICA_IMAGE ?? 'ring-balancer-replica:latest'
 const REQUIRED = process.env.REQUIRE_DOCKER === '1'
@@ -192,6 +194,45 @@ if (reason && REQUIRED) {
 
     await second.close()
     t.same(await labelled(LABELS.owner, owner), [], 'close removes every container of the owner')
+  })
+
+  t.test('a balancer with keep leaves its containers on close; the next balancer adopts them', async (t) => {
+    const owner = newOwner()
+    // The whole app as main.ts runs it, configured through the environment twins.
+    const env = {
+      LB_PROVIDER: 'docker',
+      LB_NETWORK: 'host',
+      LB_IMAGE: IMAGE,
+      LB_OWNER: owner,
+      LB_REPLICAS: '2',
+      LB_START_TIMEOUT: '30000',
+      LB_DRAIN_TIMEOUT: '2000',
+    }
+    const config = (extra: Record<string, string>) => loadConfig(['--port', '0', '--host', '127.0.0.1', '--quiet'], { ...env, ...extra })
+    const first = await startApp(config({ LB_DOCKER_KEEP: 'true' }))
+    t.teardown(() => first.close())
+    t.same(first.balancer.membership(), { N: 2, replicas: ['Server 1', 'Server 2'] })
+    t.equal((await get(`${first.url}/home`)).status, 200)
+    const before = (await labelled(LABELS.owner, owner)).map((c) => c.Id).sort()
+    t.equal(before.length, 2)
+    await first.close()
+    const after = await labelled(LABELS.owner, owner)
+    t.same(after.map((c) => c.Id).sort(), before, 'LB_DOCKER_KEEP=true: close left both containers')
+    t.ok(after.every((c) => c.State === 'running'), 'still running')
+
+    const second = await startApp(config({}))
+    t.teardown(() => second.close())
+    t.same(second.balancer.membership(), { N: 2, replicas: ['Server 1', 'Server 2'] }, 'the same replicas')
+    t.same((await labelled(LABELS.owner, owner)).map((c) => c.Id).sort(), before, 'adopted, not recreated')
+    const served = new Set<string>()
+    for (let i = 0; i < 20 && served.size < 2; i++) {
+      const res = await get(`${second.url}/home`)
+      t.equal(res.status, 200)
+      served.add((JSON.parse(res.body) as { message: string }).message)
+    }
+    t.same([...served].sort(), ['Hello from Server: Server 1', 'Hello from Server: Server 2'], 'the adopted containers serve through the second balancer')
+    await second.close()
+    t.same(await labelled(LABELS.owner, owner), [], 'without keep, close removes them')
   })
 
   t.test('errors are clear and leave nothing behind', async (t) => {
