@@ -17,7 +17,7 @@
  *   saturate A replica-saturating load for some seconds: healthy replicas must never be
  *            declared dead (false deaths), whatever the heartbeat latency does.
  * "Found dead" is when the name leaves /rep; "N back" is when /rep shows N again with a new
- * name. Writes bench/results/recovery.{md,json} (and recovery.svg) when run on its own.
+ * name. Run on its own, it writes docs/recovery/recovery.{md,json,svg}.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { Agent, request } from 'node:http'
@@ -42,6 +42,9 @@ export interface RecoveryOptions {
   /** Extra balancer flags (health settings to compare). */
   args: string[]
 }
+
+/** Starts the real CLI with these flags (bench/procs.ts startMain, or the analysis context's). */
+type StartMain = (args: readonly string[]) => Promise<BalancerProcess>
 
 const DEFAULTS: RecoveryOptions = { kills: 5, freezes: 3, checkerRuns: 5, saturateSeconds: 10, concurrency: 32, args: [] }
 
@@ -191,9 +194,9 @@ function signal(pid: number, sig: NodeJS.Signals): void {
 }
 
 /** SIGKILL or SIGSTOP one replica at a time under load, `runs` times, through the real CLI. */
-async function underLoad(kind: 'kill' | 'freeze', runs: number, o: RecoveryOptions, log: (s: string) => void): Promise<Scenario> {
+async function underLoad(kind: 'kill' | 'freeze', runs: number, o: RecoveryOptions, log: (s: string) => void, start: StartMain): Promise<Scenario> {
   const sig = kind === 'kill' ? 'SIGKILL' : 'SIGSTOP'
-  const balancer = await startMain(['--replicas', '3', ...o.args])
+  const balancer = await start(['--replicas', '3', ...o.args])
   const frozen: number[] = []
   const load = new Load(balancer.url, o.concurrency)
   const result: Scenario = {
@@ -289,8 +292,8 @@ async function checkerAlone(kind: 'kill' | 'freeze', runs: number, o: RecoveryOp
 }
 
 /** Saturate the replicas; any membership change is a healthy replica declared dead. */
-async function saturate(o: RecoveryOptions, log: (s: string) => void): Promise<Scenario & { falseDeaths: number }> {
-  const balancer = await startMain(['--replicas', '3', ...o.args])
+async function saturate(o: RecoveryOptions, log: (s: string) => void, start: StartMain): Promise<Scenario & { falseDeaths: number }> {
+  const balancer = await start(['--replicas', '3', ...o.args])
   const concurrency = Math.max(128, o.concurrency * 4)
   const load = new Load(balancer.url, concurrency)
   let falseDeaths = 0
@@ -330,19 +333,19 @@ function stat(values: number[]): string {
   return `${Math.round(median(values))} (${Math.min(...values)}–${Math.max(...values)})`
 }
 
-export async function measure(o: RecoveryOptions, log: (s: string) => void): Promise<{ scenarios: Scenario[]; falseDeaths: number; health: ReturnType<typeof loadConfig>['health'] }> {
+export async function measure(o: RecoveryOptions, log: (s: string) => void, start: StartMain = startMain): Promise<{ scenarios: Scenario[]; falseDeaths: number; health: ReturnType<typeof loadConfig>['health'] }> {
   const health = loadConfig(o.args).health
   log(`recovery: health interval ${health.intervalMs} ms, timeout ${health.timeoutMs} ms, rise ${health.rise}, fall ${health.fall}`)
   const scenarios: Scenario[] = []
-  if (o.kills > 0) scenarios.push(await underLoad('kill', o.kills, o, log))
-  if (o.freezes > 0) scenarios.push(await underLoad('freeze', o.freezes, o, log))
+  if (o.kills > 0) scenarios.push(await underLoad('kill', o.kills, o, log, start))
+  if (o.freezes > 0) scenarios.push(await underLoad('freeze', o.freezes, o, log, start))
   if (o.checkerRuns > 0) {
     scenarios.push(await checkerAlone('kill', o.checkerRuns, o, log))
     scenarios.push(await checkerAlone('freeze', o.checkerRuns, o, log))
   }
   let falseDeaths = 0
   if (o.saturateSeconds > 0) {
-    const s = await saturate(o, log)
+    const s = await saturate(o, log, start)
     falseDeaths = s.falseDeaths
     scenarios.push(s)
   }
@@ -376,14 +379,26 @@ function markdown(result: Awaited<ReturnType<typeof measure>>, o: RecoveryOption
 }
 
 function chartOf(result: Awaited<ReturnType<typeof measure>>): string {
-  const shown = result.scenarios.filter((s) => s.runs.length > 0)
+  const find = (prefix: string): Scenario | undefined => result.scenarios.find((s) => s.name.startsWith(prefix))
+  const med = (s: Scenario | undefined, pick: (r: Run) => number | undefined): number => {
+    const values = (s?.runs ?? []).flatMap((r) => {
+      const v = pick(r)
+      return v === undefined ? [] : [v]
+    })
+    return values.length ? round(median(values)) : 0
+  }
+  const kinds = [
+    { label: 'SIGKILL (crash)', load: find('kill (SIGKILL)'), alone: find('kill, checker') },
+    { label: 'SIGSTOP (hang)', load: find('freeze (SIGSTOP)'), alone: find('freeze, checker') },
+  ]
   return barChart({
     title: 'Recovery after a replica dies (median of runs)',
-    subtitle: `health interval ${result.health.intervalMs} ms, timeout ${result.health.timeoutMs} ms, fall ${result.health.fall}`,
-    categories: shown.map((s) => s.name),
+    subtitle: `N = 3; health interval ${result.health.intervalMs} ms, timeout ${result.health.timeoutMs} ms, fall ${result.health.fall}`,
+    categories: kinds.map((k) => k.label),
     series: [
-      { name: 'found dead', values: shown.map((s) => round(median(s.runs.map((r) => r.foundMs)))) },
-      { name: 'N back (replacement serving)', values: shown.map((s) => round(median(s.runs.flatMap((r) => (r.backMs === undefined ? [] : [r.backMs]))) || 0)) },
+      { name: 'found dead, under load', values: kinds.map((k) => med(k.load, (r) => r.foundMs)) },
+      { name: 'N back (replacement joined), under load', values: kinds.map((k) => med(k.load, (r) => r.backMs)) },
+      { name: 'found dead by the health checker alone', values: kinds.map((k) => med(k.alone, (r) => r.foundMs)) },
     ],
     yLabel: 'ms after the signal',
   })
@@ -392,7 +407,7 @@ function chartOf(result: Awaited<ReturnType<typeof measure>>): string {
 /** The A-3 section for `npm run analysis` (bench/analysis.ts). */
 export async function recovery(ctx: AnalysisContext): Promise<SectionResult> {
   const o = { ...DEFAULTS }
-  const result = await measure(o, ctx.log)
+  const result = await measure(o, ctx.log, (args) => ctx.startMain(args))
   const chart = ctx.writeChart('recovery.svg', chartOf(result))
   return { markdown: markdown(result, o, chart, 'npm run analysis'), json: { options: o, ...result } }
 }
@@ -425,7 +440,7 @@ async function main(): Promise<void> {
   }, 10 * 60_000)
   watchdog.unref()
   const result = await measure(o, (s) => console.log(s))
-  const out = join(root, 'bench', 'results')
+  const out = join(root, 'docs', 'recovery')
   mkdirSync(out, { recursive: true })
   writeFileSync(join(out, 'recovery.svg'), chartOf(result))
   const command = `npm run chaos${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`
