@@ -59,6 +59,8 @@ export class HealthMonitor<T extends HealthTarget> extends EventEmitter<MonitorE
   private worker: Worker | undefined
   private readonly ids = new Map<T, number>()
   private readonly byId = new Map<number, T>()
+  /** Suspects awaiting a verdict: told again to a restarted worker, which starts from scratch. */
+  private readonly suspects = new Set<number>()
   private nextId = 1
   private closed = false
   private restartDelayMs = 100
@@ -116,6 +118,7 @@ export class HealthMonitor<T extends HealthTarget> extends EventEmitter<MonitorE
     worker.on('error', (err) => this.emit('error', new Error(`health checker worker failed: ${err.message}`, { cause: err })))
     worker.once('exit', () => this.onExit(worker))
     for (const [target, id] of this.ids) this.send({ type: 'add', target: { id, name: target.name, host: target.host, port: target.port } })
+    for (const id of this.suspects) this.send({ type: 'suspect', id })
   }
 
   /** Start probing a replica (it joined). Watching a target twice is a no-op. */
@@ -133,13 +136,16 @@ export class HealthMonitor<T extends HealthTarget> extends EventEmitter<MonitorE
     if (id === undefined) return
     this.ids.delete(target)
     this.byId.delete(id)
+    this.suspects.delete(id)
     this.send({ type: 'remove', id })
   }
 
   /** The proxy saw this replica refuse or reset a connection: confirm or restore it quickly. */
   suspect(target: T): void {
     const id = this.ids.get(target)
-    if (id !== undefined) this.send({ type: 'suspect', id })
+    if (id === undefined) return
+    this.suspects.add(id)
+    this.send({ type: 'suspect', id })
   }
 
   watching(): T[] {
@@ -163,6 +169,7 @@ export class HealthMonitor<T extends HealthTarget> extends EventEmitter<MonitorE
     // A report about a target that has left since the worker sent it is stale: drop it.
     const target = this.byId.get(m.id)
     if (target === undefined) return
+    this.suspects.delete(m.id)
     const report: HealthReport<T> = { target, state: m.state, reason: m.reason, at: m.at, since: m.since, probes: m.probes }
     this.emit(m.state, report)
   }

@@ -194,6 +194,20 @@ t.test('a worker that dies is restarted with the current list', async (t) => {
   t.equal(down.target.name, 'A', 'the restarted worker still checks A')
 })
 
+t.test('a suspect still awaiting its verdict when the worker dies is checked by the restarted one', async (t) => {
+  // No regular probe within the deadline: only the suspect's fast probes can answer.
+  const { handles, pid } = await startReplicas(t, ['A'])
+  const m = await monitor(t, { intervalMs: 60_000, timeoutMs: 500, rise: 2, fall: 3, fastIntervalMs: 200 })
+  const a = handles[0]!
+  m.watch(a)
+  signal(pid('A'), 'SIGKILL')
+  await (m as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate()
+  // Told while no worker runs: only the restarted worker, told again, can confirm it.
+  m.suspect(a)
+  const [down] = await nextEvent<[Report]>(m, 'down', () => true, 10_000)
+  t.equal(down.target, a)
+})
+
 t.test('close stops the worker and can be called twice', async (t) => {
   const m = new HealthMonitor<HealthTarget>(FAST)
   await m.start()
