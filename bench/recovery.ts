@@ -291,31 +291,68 @@ async function checkerAlone(kind: 'kill' | 'freeze', runs: number, o: RecoveryOp
   return result
 }
 
-/** Saturate the replicas; any membership change is a healthy replica declared dead. */
-async function saturate(o: RecoveryOptions, log: (s: string) => void, start: StartMain): Promise<Scenario & { falseDeaths: number }> {
+/** GET /heartbeat through the balancer every 100 ms until `stop`: latencies in ms. */
+async function heartbeatLatencies(url: string, stop: () => boolean): Promise<number[]> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+  const out: number[] = []
+  while (!stop()) {
+    const started = performance.now()
+    await new Promise<void>((resolve) => {
+      const req = request(`${url}/heartbeat`, { agent }, (res) => {
+        res.resume()
+        res.on('end', () => resolve())
+        res.on('error', () => resolve())
+      })
+      req.on('error', () => resolve())
+      req.end()
+    })
+    out.push(performance.now() - started)
+    await sleep(100)
+  }
+  agent.destroy()
+  return out
+}
+
+export interface Saturation {
+  falseDeaths: number
+  /** GET /heartbeat through the saturated balancer: an upper bound of what the checker sees. */
+  heartbeat: { probes: number; p50: number; p99: number; max: number; overTimeout: number }
+}
+
+/** Saturate the replicas; any replica that leaves /rep is a healthy one declared dead. */
+async function saturate(o: RecoveryOptions, log: (s: string) => void, start: StartMain): Promise<Scenario & Saturation> {
+  const { timeoutMs } = loadConfig(o.args).health
   const balancer = await start(['--replicas', '3', ...o.args])
   const concurrency = Math.max(128, o.concurrency * 4)
   const load = new Load(balancer.url, concurrency)
-  let falseDeaths = 0
+  const removed = new Set<string>()
+  let done = false
+  const latencies = heartbeatLatencies(balancer.url, () => done)
   try {
     const before = await rep(balancer.url)
     const end = Date.now() + o.saturateSeconds * 1000
-    let seen = before.replicas.join(',')
     while (Date.now() < end) {
       const now = await rep(balancer.url)
-      const names = now.replicas.join(',')
-      if (names !== seen) {
-        falseDeaths += before.replicas.filter((n) => !now.replicas.includes(n)).length
-        log(`  saturate: membership changed: ${names}`)
-        seen = names
+      for (const name of before.replicas) {
+        if (!now.replicas.includes(name) && !removed.has(name)) {
+          removed.add(name)
+          log(`  saturate: ${name} was declared dead`)
+        }
       }
       await sleep(50)
     }
   } finally {
+    done = true
     await load.stop()
     await stopBalancer(balancer)
   }
-  log(`  saturate: ${load.sent} requests at concurrency ${concurrency} for ${o.saturateSeconds} s, slowest ${Math.round(load.slowestMs)} ms, ${falseDeaths} false deaths`)
+  const hb = (await latencies).sort((a, b) => a - b)
+  const at = (q: number): number => round(hb[Math.min(hb.length - 1, Math.floor(q * hb.length))] ?? NaN, 1)
+  const heartbeat = { probes: hb.length, p50: at(0.5), p99: at(0.99), max: round(hb[hb.length - 1] ?? NaN, 1), overTimeout: hb.filter((v) => v > timeoutMs).length }
+  log(
+    `  saturate: ${load.sent} requests at concurrency ${concurrency} for ${o.saturateSeconds} s, slowest ${Math.round(load.slowestMs)} ms, ` +
+      `${removed.size} false deaths; GET /heartbeat through it: p50 ${heartbeat.p50} ms, p99 ${heartbeat.p99} ms, max ${heartbeat.max} ms, ${heartbeat.overTimeout} of ${heartbeat.probes} over ${timeoutMs} ms`,
+  )
   return {
     name: `saturate (${concurrency} connections, ${o.saturateSeconds} s)`,
     how: 'nothing may be found dead',
@@ -324,7 +361,8 @@ async function saturate(o: RecoveryOptions, log: (s: string) => void, start: Sta
     failed: load.failed,
     failures: load.failures,
     slowestMs: Math.round(load.slowestMs),
-    falseDeaths,
+    falseDeaths: removed.size,
+    heartbeat,
   }
 }
 
@@ -333,7 +371,7 @@ function stat(values: number[]): string {
   return `${Math.round(median(values))} (${Math.min(...values)}–${Math.max(...values)})`
 }
 
-export async function measure(o: RecoveryOptions, log: (s: string) => void, start: StartMain = startMain): Promise<{ scenarios: Scenario[]; falseDeaths: number; health: ReturnType<typeof loadConfig>['health'] }> {
+export async function measure(o: RecoveryOptions, log: (s: string) => void, start: StartMain = startMain): Promise<{ scenarios: Scenario[]; saturation?: Saturation; health: ReturnType<typeof loadConfig>['health'] }> {
   const health = loadConfig(o.args).health
   log(`recovery: health interval ${health.intervalMs} ms, timeout ${health.timeoutMs} ms, rise ${health.rise}, fall ${health.fall}`)
   const scenarios: Scenario[] = []
@@ -343,13 +381,13 @@ export async function measure(o: RecoveryOptions, log: (s: string) => void, star
     scenarios.push(await checkerAlone('kill', o.checkerRuns, o, log))
     scenarios.push(await checkerAlone('freeze', o.checkerRuns, o, log))
   }
-  let falseDeaths = 0
+  let saturation: Saturation | undefined
   if (o.saturateSeconds > 0) {
     const s = await saturate(o, log, start)
-    falseDeaths = s.falseDeaths
+    saturation = { falseDeaths: s.falseDeaths, heartbeat: s.heartbeat }
     scenarios.push(s)
   }
-  return { scenarios, falseDeaths, health }
+  return { scenarios, ...(saturation ? { saturation } : {}), health }
 }
 
 function markdown(result: Awaited<ReturnType<typeof measure>>, o: RecoveryOptions, chart: string | undefined, command: string): string {
@@ -371,7 +409,15 @@ function markdown(result: Awaited<ReturnType<typeof measure>>, o: RecoveryOption
     )
   }
   lines.push('')
-  if (o.saturateSeconds > 0) lines.push(`Healthy replicas declared dead under saturating load: **${result.falseDeaths}**.`, '')
+  const sat = result.saturation
+  if (sat) {
+    lines.push(
+      `Healthy replicas declared dead under saturating load: **${sat.falseDeaths}**. ` +
+        `GET /heartbeat through the saturated balancer (an upper bound of what the checker, which probes replicas directly, sees): ` +
+        `p50 ${sat.heartbeat.p50} ms, p99 ${sat.heartbeat.p99} ms, max ${sat.heartbeat.max} ms; ${sat.heartbeat.overTimeout} of ${sat.heartbeat.probes} slower than the ${health.timeoutMs} ms timeout.`,
+      '',
+    )
+  }
   const failures = result.scenarios.flatMap((s) => s.failures.map((f) => `${s.name}: ${f}`))
   if (failures.length) lines.push('Failed requests (first ones):', '', ...failures.slice(0, 10).map((f) => `- ${f}`), '')
   if (chart) lines.push(`![Recovery times](${chart})`, '')
@@ -450,7 +496,7 @@ async function main(): Promise<void> {
   console.log(`\n${md}`)
   repAgent.destroy()
   const failed = result.scenarios.reduce((n, s) => n + s.failed, 0)
-  if (failed > 0 || result.falseDeaths > 0) process.exitCode = 1
+  if (failed > 0 || (result.saturation?.falseDeaths ?? 0) > 0) process.exitCode = 1
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
