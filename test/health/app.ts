@@ -135,6 +135,30 @@ t.test('a frozen replica is found dead by the checker: idempotent requests in fl
   t.same((await call(`${app.url}/rep`)).json, { message: { N: 3, replicas: ['Server 1', 'Server 2', fresh] }, status: 'successful' })
 })
 
+t.test('a replacement that fails to start is tried again until one starts', async (t) => {
+  let failures = 2
+  class FailingTwice extends ProcessProvider {
+    override async start(name: string) {
+      if (name.startsWith('replica-') && failures > 0) {
+        failures--
+        throw new Error('no room for a new replica right now')
+      }
+      return super.start(name)
+    }
+  }
+  const p = provider(t, FailingTwice as typeof ProcessProvider)
+  const app = await startTestApp(t, [], { provider: p })
+  const errors: string[] = []
+  app.balancer.on('error', (err) => errors.push(err.message))
+  const replaced = nextEvent<[string, string]>(app.balancer, 'replaced', (dead) => dead === 'Server 1', 15_000)
+  signal(p.pidOf('Server 1')!, 'SIGKILL')
+  const [, fresh] = await replaced
+  t.equal(errors.length, 2, 'two failed attempts were reported')
+  t.match(errors[0], /^replacement for Server 1 failed \(attempt 1\); trying again in 500 ms: /)
+  t.match(errors[1], /\(attempt 2\); trying again in 1000 ms/)
+  t.same(app.balancer.membership(), { N: 3, replicas: ['Server 2', 'Server 3', fresh] }, 'N is back after the third attempt')
+})
+
 t.test('/rm drains: no new requests to the leaving replica, the one in flight finishes, then it stops', async (t) => {
   const p = provider(t, ProcessProvider, { entry: slowReplica })
   const app = await startTestApp(t, ['--key', 'header:x-key', '--drain-timeout', '10000'], { provider: p })
