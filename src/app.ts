@@ -68,11 +68,11 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
   })
   // TCP-mode connections and upgraded (WebSocket) requests share one limit and idle timeout.
   const tunnels = new Tunnels({ maxConnections: config.maxConnections, idleTimeoutMs: config.idleTimeoutMs })
-  server.on('upgrade', createUpgradeHandler({ ring: balancer.ring, keyOf, upstreamTimeoutMs: config.upstreamTimeoutMs, tunnels }))
+  server.on('upgrade', createUpgradeHandler({ ring: balancer.ring, keyOf, upstreamTimeoutMs: config.upstreamTimeoutMs, tunnels, onUpstreamFailure: health.onUpstreamFailure }))
   const tcp =
     config.tcpPort === undefined
       ? undefined
-      : createTcpProxy({ ring: balancer.ring, key: config.tcpKey, slots: config.slots, connectTimeoutMs: config.tcpConnectTimeoutMs, tunnels })
+      : createTcpProxy({ ring: balancer.ring, key: config.tcpKey, slots: config.slots, connectTimeoutMs: config.tcpConnectTimeoutMs, tunnels, onUpstreamFailure: health.onUpstreamFailure })
   // Clients (autocannon, browsers) keep connections open between requests; close idle ones
   // after 65 s, longer than common client pools, so the client closes first.
   server.keepAliveTimeout = 65_000
