@@ -153,6 +153,11 @@ function summarise(samples: Frame[][], o: Options, reqLine: string, html: string
     '',
     `Flame graph: \`.clinic/flame.html\` (this run: \`${html.replace(root + '/', '')}\`). ${total} samples of the balancer's main thread.`,
     '',
+    'How to read it: the samples are wall-clock ticks of the main thread, so a socket write also carries the ' +
+      'kernel delivering the bytes over loopback and the moments the balancer is preempted by the process the ' +
+      'write woke (a replica, autocannon) on a busy machine. The system-call share is therefore larger than the ' +
+      'system CPU time (`/proc/PID/stat` puts it near half of the CPU); compare the JS rows with each other.',
+    '',
     '## Self time by kind',
     '',
     '| kind | share of samples |',
