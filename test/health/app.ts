@@ -103,7 +103,7 @@ t.test('a suspect the checker finds healthy goes back into the ring; the last re
 t.test('a frozen replica is found dead by the checker: idempotent requests in flight are retried, sent bodies are not replayed', async (t) => {
   // A long stop timeout: the frozen process will not die (and reset its connections) soon.
   const p = provider(t, ProcessProvider, { stopTimeoutMs: 10_000 })
-  const app = await startTestApp(t, ['--key', 'header:x-key', '--health-interval', '100', '--health-timeout', '100', '--health-fall', '3'], { provider: p })
+  const app = await startTestApp(t, ['--key', 'header:x-key', '--health-interval', '100', '--health-timeout', '300', '--health-fall', '3'], { provider: p })
   const victim = 'Server 3'
   const key = keyFor(app, victim)
   const agent = new Agent({ keepAlive: true })

@@ -32,7 +32,7 @@ function replicaPids(pid: number): Map<string, number> {
 
 t.test('the built balancer finds a frozen replica from its dist worker, replaces it, and drains on SIGTERM', { skip: process.platform !== 'linux' && 'needs /proc' }, async (t) => {
   const env = { ...process.env, NODE_OPTIONS: '' }
-  const args = ['--port', '0', '--host', '127.0.0.1', '--replicas', '3', '--health-interval', '100', '--health-timeout', '100', '--drain-timeout', '2000']
+  const args = ['--port', '0', '--host', '127.0.0.1', '--replicas', '3', '--health-interval', '100', '--health-timeout', '300', '--drain-timeout', '2000']
   const child = spawn(process.execPath, [entry, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
   const pids: number[] = []
   t.teardown(() => {
@@ -63,7 +63,7 @@ t.test('the built balancer finds a frozen replica from its dist worker, replaces
     15_000,
     50,
   )
-  t.match(stdout, /replica Server 2 is dead \(timeout after 100 ms; \d+ ms after the first failure\); replacing it/, 'the worker reported it')
+  t.match(stdout, /replica Server 2 is dead \(timeout after 300 ms; \d+ ms after the first failure\); replacing it/, 'the worker reported it')
   const fresh = replicas[2]!
   t.match(fresh, /^replica-[0-9a-f]{6}$/)
   const after = replicaPids(child.pid!)

@@ -10,7 +10,9 @@ import { busy, freeze, nextEvent, signal, startReplicas } from '../fixtures/heal
 
 type Report = HealthReport<HealthTarget>
 
-const FAST = { intervalMs: 50, timeoutMs: 50, rise: 2, fall: 3 }
+// Probes every 50 ms; a timeout well above loopback latency, so that a loaded test machine
+// (other test files run in parallel) does not make healthy replicas look dead.
+const FAST = { intervalMs: 50, timeoutMs: 250, rise: 2, fall: 3 }
 
 async function monitor(t: Test, options: MonitorOptions = FAST): Promise<HealthMonitor<HealthTarget>> {
   const m = new HealthMonitor<HealthTarget>(options)
@@ -56,7 +58,8 @@ t.test('probes GET /heartbeat over one kept-alive connection, on the interval', 
     res.end()
   })
   server.on('connection', () => connections++)
-  const m = await monitor(t)
+  // A generous timeout: a timed-out probe closes its connection, which is not what this checks.
+  const m = await monitor(t, { ...FAST, timeoutMs: 2000 })
   m.watch(target)
   const started = Date.now()
   await new Promise<void>((resolve) => {
@@ -114,7 +117,7 @@ t.test('a frozen replica (SIGSTOP) times out and is reported down; thawed, it co
   freeze(t, pid('A'))
   const [down] = await nextEvent<[Report]>(m, 'down', () => true, 10_000)
   t.equal(down.target.name, 'A')
-  t.match(down.reason, /^timeout after 50 ms$/)
+  t.match(down.reason, /^timeout after 250 ms$/)
   signal(pid('A'), 'SIGCONT')
   const [up] = await nextEvent<[Report]>(m, 'up', () => true, 10_000)
   t.equal(up.target.name, 'A')
@@ -164,19 +167,22 @@ t.test('unwatched replicas are no longer probed; newly watched ones are', async 
 })
 
 t.test('keeps checking while the main thread is blocked longer than fall x interval', async (t) => {
+  // The block (4 s) is far longer than fall x interval (300 ms) and than the time the worker
+  // needs to find a frozen replica (about fall x timeout = 1.5 s).
+  const options = { intervalMs: 100, timeoutMs: 500, rise: 2, fall: 3 }
   const { handles, pid } = await startReplicas(t, ['A', 'B', 'C'])
-  const m = await monitor(t)
+  const m = await monitor(t, options)
   const reports = record(m)
   for (const h of handles) m.watch(h)
   // Let every checker settle into its loop before the main thread stops.
-  await new Promise((r) => setTimeout(r, 3 * FAST.intervalMs))
+  await new Promise((r) => setTimeout(r, 3 * options.intervalMs))
   freeze(t, pid('A'))
   const blockedFrom = Date.now()
-  const blockMs = 20 * FAST.fall * FAST.intervalMs
+  const blockMs = 4000
   busy(blockMs)
   const blockedUntil = Date.now()
   await nextEvent<[Report]>(m, 'down', (r) => r.target.name === 'A', 10_000)
-  await new Promise((r) => setTimeout(r, 5 * FAST.intervalMs))
+  await new Promise((r) => setTimeout(r, 5 * options.intervalMs))
   t.same(reports.map((r) => `${r.target.name} ${r.state}`), ['A down'], 'healthy B and C were not reported dead')
   const down = reports[0]!
   t.ok(down.at < blockedUntil, `A was found dead ${down.at - blockedFrom} ms into a ${blockMs} ms block of the main thread`)
