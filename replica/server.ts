@@ -3,12 +3,16 @@
  *   GET /home      -> 200 {"message": "Hello from Server: <ID>", "status": "successful"}
  *   GET /heartbeat -> 200, empty body
  *   anything else  -> 404 (the balancer turns it into its own error)
+ *   GET /ws with `Upgrade: websocket` -> a WebSocket echo session, so upgrades through the
+ *   balancer can be tried on real replicas (other upgrade requests get the plain answer)
  * Env: PORT (default 5000; 0 picks a free port), HOST (default all interfaces),
  * SERVER_ID (default: the machine's hostname).
  * When started with an IPC channel (a child of the process provider) it sends
  * {type: 'listening', port} once bound, so the parent never has to guess a free port.
  */
-import { createServer } from 'node:http'
+import { createServer, type IncomingMessage } from 'node:http'
+import { createHash } from 'node:crypto'
+import type { Socket } from 'node:net'
 import { hostname } from 'node:os'
 
 const port = Number(process.env.PORT ?? 5000)
@@ -65,3 +69,83 @@ process.on('SIGTERM', stop)
 process.on('SIGINT', stop)
 // A child of the process provider ends with its parent, even if the parent is SIGKILLed.
 process.on('disconnect', stop)
+
+// ---- WebSocket echo (RFC 6455) on GET /ws: data frames come back as they came (same FIN bit
+// and opcode, unmasked), ping -> pong, close -> close and the end of the connection.
+const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
+const WS_MAX_FRAME = 16 * 1024 * 1024
+
+server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+  socket.on('error', () => socket.destroy())
+  const url = req.url ?? '/'
+  const q = url.indexOf('?')
+  const path = q === -1 ? url : url.slice(0, q)
+  const key = req.headers['sec-websocket-key']
+  if (path !== '/ws' || req.method !== 'GET' || (req.headers.upgrade ?? '').toLowerCase() !== 'websocket' || typeof key !== 'string') {
+    // Not ours to upgrade: the answer the request would get without its Upgrade header.
+    const get = req.method === 'GET' || req.method === 'HEAD'
+    const ok = get && (path === '/home' || path === '/heartbeat')
+    const body = !ok ? notFoundBody : path === '/home' ? homeBody : Buffer.alloc(0)
+    const type = body.length > 0 ? 'Content-Type: application/json\r\n' : ''
+    const headText = `HTTP/1.1 ${ok ? '200 OK' : '404 Not Found'}\r\n${type}Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`
+    socket.end(req.method === 'HEAD' ? headText : Buffer.concat([Buffer.from(headText), body]))
+    return
+  }
+  const accept = createHash('sha1').update(key + WS_GUID).digest('base64')
+  socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`)
+  socket.setNoDelay(true)
+  let buf: Buffer = Buffer.alloc(0)
+  const onData = (chunk: Buffer): void => {
+    buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk])
+    for (;;) {
+      if (buf.length < 2) return
+      const b0 = buf[0]!
+      let len = buf[1]! & 0x7f
+      let at = 2
+      if (len === 126) {
+        if (buf.length < 4) return
+        len = buf.readUInt16BE(2)
+        at = 4
+      } else if (len === 127) {
+        if (buf.length < 10) return
+        len = Number(buf.readBigUInt64BE(2))
+        at = 10
+      }
+      if (len > WS_MAX_FRAME) {
+        socket.off('data', onData)
+        socket.end(Buffer.from([0x88, 2, 0x03, 0xf1])) // close, 1009: message too big
+        return
+      }
+      const maskAt = at
+      if (buf[1]! & 0x80) at += 4
+      if (buf.length < at + len) return
+      const frame = Buffer.allocUnsafe((len < 126 ? 2 : len < 65536 ? 4 : 10) + len)
+      let o = 2
+      if (len < 126) frame[1] = len
+      else if (len < 65536) {
+        frame[1] = 126
+        frame.writeUInt16BE(len, 2)
+        o = 4
+      } else {
+        frame[1] = 127
+        frame.writeBigUInt64BE(BigInt(len), 2)
+        o = 10
+      }
+      if (at > maskAt) for (let i = 0; i < len; i++) frame[o + i] = buf[at + i]! ^ buf[maskAt + (i & 3)]!
+      else buf.copy(frame, o, at, at + len)
+      buf = buf.subarray(at + len)
+      const opcode = b0 & 0x0f
+      if (opcode === 0x8) {
+        frame[0] = 0x88
+        socket.off('data', onData)
+        socket.end(frame)
+        return
+      }
+      frame[0] = opcode === 0x9 ? 0x8a : b0 & 0x8f // ping -> pong; data frames as they came
+      if (opcode <= 0x2 || opcode === 0x9) socket.write(frame)
+    }
+  }
+  socket.on('data', onData)
+  socket.on('end', () => socket.end())
+  if (head.length > 0) onData(head)
+})

@@ -8,6 +8,8 @@ import t, { type Test } from 'tap'
 import { randomBytes } from 'node:crypto'
 import type { App } from '../../src/app.js'
 import { requestIdOf } from '../../src/keys.js'
+import { loadConfig } from '../../src/config.js'
+import { startApp } from '../../src/app.js'
 import { FixtureProvider, startSocketApp } from '../fixtures/socket-replicas.js'
 import { Conn, open, tcpSocketCount, waitFor, within } from '../fixtures/sockets.js'
 import { FrameParser, OP, UpgradeRefused, acceptKey, encodeFrame, upgradeRequestText, wsConnect, type WsClient } from '../fixtures/websocket.js'
@@ -247,4 +249,25 @@ t.test('plain requests on the same port are not affected', async (t) => {
   t.match(c.text, /^HTTP\/1\.1 200 OK/)
   t.ok(c.text.includes(`Hello from Server: ${pickFor(app, 'alice')}`))
   t.equal(app.tunnels.size, 0, 'a plain request is not a tunnel')
+})
+
+t.test('real replica processes: WebSocket echo on /ws through the balancer; other upgrades get plain answers', async (t) => {
+  const app = await startApp(loadConfig(['--port', '0', '--host', '127.0.0.1', '--quiet', '--replicas', '2', '--key', 'header:x-user']))
+  t.teardown(() => app.close())
+  const ws = await wsConnect(`${app.url}/ws`, { 'x-user': 'alice' })
+  t.equal(await ws.echo('hello, replica'), 'hello, replica', 'text')
+  const big = randomBytes(70_000) // a 64-bit length frame
+  ws.send(big)
+  t.ok((await ws.next())?.payload.equals(big), 'binary, 70 kB')
+  ws.send('x', OP.ping)
+  t.equal((await ws.next())?.opcode, OP.pong, 'ping -> pong')
+  await closeWs(ws)
+
+  const home = await refusal(wsConnect(`${app.url}/home`, { 'x-user': 'alice' }))
+  t.equal(home.status, 200, 'an upgrade request to /home gets the /home answer')
+  t.same(JSON.parse(home.body), { message: `Hello from Server: ${pickFor(app, 'alice')}`, status: 'successful' })
+  const other = await refusal(wsConnect(`${app.url}/other`, { 'x-user': 'alice' }))
+  t.equal(other.status, 400, 'and to an unknown path the usual 400')
+  await waitFor('tunnels to close', () => app.tunnels.size === 0 && app.balancer.upstreams().every((u) => u.inflight === 0))
+  t.pass('nothing left open')
 })
