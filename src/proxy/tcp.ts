@@ -38,6 +38,11 @@ export function tcpRequestId(socket: Socket, key: TcpKey, slots: number): number
 /** A node:net server that proxies every connection; the caller listens and closes it. */
 export function createTcpProxy(options: TcpProxyOptions): Server {
   const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (client) => onConnection(client, options))
+  // Once listening, an error here is a failed accept (e.g. EMFILE): that client is lost, the
+  // listener is not, and the process must not die of it. (Listen errors go to the caller.)
+  server.on('error', (err) => {
+    if (server.listening) console.error(`tcp: ${err.message}`)
+  })
   return server
 }
 

@@ -5,6 +5,7 @@
  */
 import t, { type Test } from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
+import { createServer, type AddressInfo } from 'node:net'
 import type { App } from '../../src/app.js'
 import { requestIdOf } from '../../src/keys.js'
 import { ProcessProvider } from '../../src/replicas/process.js'
@@ -317,4 +318,15 @@ t.test('real replica processes: HTTP over TCP mode, and a replica killed mid-con
   t.match(d.text, /Hello from Server: /, 'new connections are served')
   await waitFor('tunnels to close', () => app.tunnels.size === 0 && app.balancer.upstreams().every((u) => u.inflight === 0))
   t.pass('nothing left open')
+})
+
+t.test('a TCP port in use: the start fails with the reason and leaves nothing running', async (t) => {
+  const blocker = createServer()
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => blocker.close(() => resolve())))
+  const port = (blocker.address() as AddressInfo).port
+  const provider = new FixtureProvider('echo')
+  await t.rejects(startApp(loadConfig(['--port', '0', '--host', '127.0.0.1', '--quiet', '--tcp-port', String(port)]), { provider }), { code: 'EADDRINUSE' })
+  t.equal(provider.replicas.size, 0, 'the replicas it started are stopped')
+  t.equal(tcpSocketCount(), 0, 'no socket left open')
 })
