@@ -110,6 +110,8 @@ export class ProcessProvider implements ReplicaProvider {
     }
     const exit = once(child, 'exit')
     child.kill('SIGTERM')
+    // A frozen (SIGSTOPped) replica holds SIGTERM until it runs again: wake it so it can exit.
+    child.kill('SIGCONT')
     const timer = setTimeout(() => child.kill('SIGKILL'), this.options.stopTimeoutMs ?? 3000)
     await exit
     clearTimeout(timer)

@@ -66,3 +66,15 @@ t.test('close stops every replica', async (t) => {
   await p.close()
   t.notOk(pids.some(alive))
 })
+
+t.test('a frozen replica stops at once, not after the SIGKILL grace period', async (t) => {
+  const p = new ProcessProvider({ startTimeoutMs: 10_000, stopTimeoutMs: 20_000 })
+  t.teardown(() => p.close())
+  await p.start('frozen')
+  const pid = p.pidOf('frozen')!
+  process.kill(pid, 'SIGSTOP')
+  const started = Date.now()
+  await p.stop('frozen')
+  t.notOk(alive(pid))
+  t.ok(Date.now() - started < 10_000, `stopped in ${Date.now() - started} ms, well before the 20 s grace`)
+})
