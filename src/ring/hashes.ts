@@ -5,7 +5,9 @@
  * Formula presets are polynomials in the request id / server id, evaluated exactly modulo
  * M: every coefficient and argument is reduced mod M (M <= 65536) first, so each product is
  * below 2^32 and each sum far below 2^53 -- no floating point overflow for any safe id.
- * The `default` preset mixes instead, and places servers by hostname, not by join order.
+ * The `ring` preset mixes instead, and places servers by hostname, not by join order. The
+ * `default` preset mixes request ids the same way but builds its owner table by a
+ * capacity-capped rendezvous assignment (table.ts) instead of virtual servers and probing.
  */
 import { fmix32, fnv1a32, mixId } from './mix.js'
 
@@ -21,17 +23,27 @@ export interface FormulaHash {
 /** Request slot = mix(id) mod M; point (name, j) = fmix32(FNV-1a(`${name}#${j}`)) mod M. */
 export interface MixedHash {
   readonly kind: 'mixed'
+  readonly name: 'ring'
+}
+
+/**
+ * Request slot = mix(id) mod M, as `ring`; the owner table is a capacity-capped rendezvous
+ * assignment of the slots to the hostnames (table.ts): within 5 % of fair, same in any join
+ * order. No virtual servers, no probing.
+ */
+export interface TableHash {
+  readonly kind: 'table'
   readonly name: 'default'
 }
 
-export type HashSpec = FormulaHash | MixedHash
+export type HashSpec = FormulaHash | MixedHash | TableHash
 
 /** A spec bound to a slot count M: the two functions the ring calls. */
 export interface BoundHash {
   readonly spec: HashSpec
   /** Slot of request id `id` (a non-negative safe integer; not validated here). */
   requestSlot(id: number): number
-  /** Unprobed slot of virtual server j of the server with this id and hostname. */
+  /** Unprobed slot of virtual server j of the server with this id and hostname (not used by `table`). */
   vnodeSlot(serverId: number, hostname: string, j: number): number
 }
 
@@ -44,7 +56,8 @@ function formula(
 }
 
 export const HASH_PRESETS = Object.freeze({
-  default: Object.freeze({ kind: 'mixed', name: 'default' }) as MixedHash,
+  default: Object.freeze({ kind: 'table', name: 'default' }) as TableHash,
+  ring: Object.freeze({ kind: 'mixed', name: 'ring' }) as MixedHash,
   // The original course assignment: H = i² + 2i + 17, Φ = i² + j² + 2j + 25.
   assignment: formula('assignment', [1, 2, 17], [1, 0, 1, 2, 25]),
   // Seed document 002: H = 2i² + i + 17, Φ = i + j + 2j² + 25.
@@ -94,7 +107,7 @@ function parseCoefficients(text: string, what: string, whole: string): number[] 
 }
 
 /**
- * Parses `--hash`: a preset name (`default`, `assignment`, `quadratic`, `linear`) or
+ * Parses `--hash`: a preset name (`default`, `ring`, `assignment`, `quadratic`, `linear`) or
  * `custom:h=A,B,C;phi=A,B,C,D,E`. Throws an Error naming the accepted values otherwise.
  */
 export function parseHashSpec(text: string): HashSpec {
@@ -130,7 +143,7 @@ export function parseHashSpec(text: string): HashSpec {
 /** Binds a spec to M slots (1..65536), precomputing the coefficients reduced mod M. */
 export function bindHash(spec: HashSpec, slots: number): BoundHash {
   const m = slots
-  if (spec.kind === 'mixed') {
+  if (spec.kind === 'mixed' || spec.kind === 'table') {
     return {
       spec,
       requestSlot: (id) => mixId(id) % m,

@@ -71,20 +71,3 @@ export function fnv1a32(text: string): number {
   }
   return h >>> 0
 }
-
-/**
- * A request key string -> request id (SPEC 3): a decimal integer key (digits only, at most
- * 2^53-1) is used as is; any other string is hashed with FNV-1a to a 32-bit integer.
- */
-export function requestIdOf(key: string): number {
-  const n = key.length
-  if (n === 0) return fnv1a32(key)
-  for (let i = 0; i < n; i++) {
-    const c = key.charCodeAt(i)
-    if (c < 48 || c > 57) return fnv1a32(key)
-  }
-  // Digits only: Number() is exact for every value up to 2^53-1, and anything larger
-  // comes back as an unsafe integer, which is hashed instead of silently rounded.
-  const id = Number(key)
-  return Number.isSafeInteger(id) ? id : fnv1a32(key)
-}

@@ -3,7 +3,7 @@ import { HASH_PRESETS, HASH_PRESET_NAMES, bindHash, customHash, parseHashSpec, t
 import { fmix32, fnv1a32, mixId } from '../../src/ring/mix.js'
 
 t.test('preset names', async (t) => {
-  t.same([...HASH_PRESET_NAMES].sort(), ['assignment', 'default', 'linear', 'quadratic'])
+  t.same([...HASH_PRESET_NAMES].sort(), ['assignment', 'default', 'linear', 'quadratic', 'ring'])
   for (const name of HASH_PRESET_NAMES) t.equal(parseHashSpec(name), HASH_PRESETS[name], name)
   t.equal(parseHashSpec('  linear '), HASH_PRESETS.linear, 'surrounding blanks are ignored')
 })
@@ -13,7 +13,8 @@ t.test('formula presets carry the SPEC coefficients', async (t) => {
   t.match(parseHashSpec('assignment'), { kind: 'formula', h: [1, 2, 17], phi: [1, 0, 1, 2, 25] }) // i²+2i+17; i²+j²+2j+25
   t.match(parseHashSpec('quadratic'), { kind: 'formula', h: [2, 1, 17], phi: [0, 1, 2, 1, 25] }) // 2i²+i+17; i+j+2j²+25
   t.match(parseHashSpec('linear'), { kind: 'formula', h: [0, 3, 17], phi: [0, 1, 0, 3, 25] }) // 3i+17; i+3j+25
-  t.match(parseHashSpec('default'), { kind: 'mixed', name: 'default' })
+  t.match(parseHashSpec('default'), { kind: 'table', name: 'default' })
+  t.match(parseHashSpec('ring'), { kind: 'mixed', name: 'ring' })
 })
 
 t.test('custom coefficients', async (t) => {
@@ -28,7 +29,7 @@ t.test('custom coefficients', async (t) => {
 
 t.test('parseHashSpec rejects bad input with the accepted values in the message', async (t) => {
   const err = t.throws(() => parseHashSpec('nope')) as Error
-  for (const word of ['"nope"', 'default', 'assignment', 'quadratic', 'linear', 'custom:h=A,B,C;phi=A,B,C,D,E']) {
+  for (const word of ['"nope"', 'default', 'ring', 'assignment', 'quadratic', 'linear', 'custom:h=A,B,C;phi=A,B,C,D,E']) {
     t.match(err.message, word, `message names ${word}`)
   }
   const bad = [
@@ -122,8 +123,12 @@ t.test('formulas are exact mod M for huge ids and coefficients', async (t) => {
   t.equal(bindHash(HASH_PRESETS.assignment, 512).requestSlot(big), 16)
 })
 
-t.test('default preset: mixed request slots, hostname-based points', async (t) => {
-  const d = bindHash(HASH_PRESETS.default, 512)
+t.test('ring and default presets: mixed request slots, hostname-based points', async (t) => {
+  const table = bindHash(HASH_PRESETS.default, 512)
+  for (const id of [0, 1, 2, 123456, 2 ** 40 + 1, Number.MAX_SAFE_INTEGER]) {
+    t.equal(table.requestSlot(id), mixId(id) % 512, `default: request ${id}`)
+  }
+  const d = bindHash(HASH_PRESETS.ring, 512)
   for (const id of [0, 1, 2, 123456, 2 ** 40 + 1, Number.MAX_SAFE_INTEGER]) {
     t.equal(d.requestSlot(id), mixId(id) % 512, `request ${id}`)
   }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { fmix32, fnv1a32, mixId, requestIdOf } from '../../src/ring/mix.js'
+import { fmix32, fnv1a32, mixId } from '../../src/ring/mix.js'
 
 // Reference implementations in BigInt, written from the published algorithms, so the
 // Math.imul/shift versions under test are checked against independent arithmetic.
@@ -77,15 +77,4 @@ t.test('mixId is fmix32 below 2^32 and folds the high bits in above', async (t) 
   }
   t.not(mixId(5), mixId(5 + 2 ** 32), 'ids differing only in the high bits differ')
   t.not(mixId(2 ** 32), mixId(2 ** 33))
-})
-
-t.test('requestIdOf: decimal keys as is, anything else FNV-1a', async (t) => {
-  t.equal(requestIdOf('123456'), 123456)
-  t.equal(requestIdOf('0'), 0)
-  t.equal(requestIdOf('007'), 7)
-  t.equal(requestIdOf('9007199254740991'), Number.MAX_SAFE_INTEGER)
-  t.equal(requestIdOf('9007199254740992'), refFnv1a('9007199254740992'), 'above 2^53-1 is hashed, not rounded')
-  for (const key of ['', 'abc', '-5', '1.5', '1e3', ' 12', '0x10', '12a']) {
-    t.equal(requestIdOf(key), refFnv1a(key), JSON.stringify(key))
-  }
 })

@@ -96,7 +96,7 @@ function rng(seed: number): () => number {
 
 t.test('options: defaults and validation', async (t) => {
   const r = new HashRing<number>()
-  t.match(r, { slots: 512, vnodes: 9, probe: 'linear', hash: { kind: 'mixed', name: 'default' } })
+  t.match(r, { slots: 512, vnodes: 9, probe: 'linear', hash: { kind: 'table', name: 'default' } })
   t.equal(r.ownerTable().length, 512)
   t.ok(r.ownerTable() instanceof Uint16Array)
   t.equal(new HashRing({ slots: 65536 }).vnodes, 16, 'K defaults to log2(M)')
@@ -191,13 +191,13 @@ t.test('linear preset, M=512, K=9: Φ(i, j) = i + 3j + 25', async (t) => {
   t.same(ringOf('linear', 'quadratic', names).slotsOf('S4'), [54, 57, 60, 63, 66, 53, 56, 59, 62])
 })
 
-t.test('default preset: points from the hostname, then probing', async (t) => {
-  const r = ringOf('default', 'linear', ['Server 1'])
+t.test('ring preset: points from the hostname, then probing', async (t) => {
+  const r = ringOf('ring', 'linear', ['Server 1'])
   const want = [0, 1, 2, 3, 4, 5, 6, 7, 8].map((j) => fmix32(fnv1a32(`Server 1#${j}`)) % 512)
   t.equal(new Set(want).size, 9, 'precondition: the nine points are distinct')
   t.same(r.slotsOf('Server 1'), want)
   // Same names in the same order, but different server ids (a member came and went first
-  // in one ring): the default preset routes alike, the id-based formulas do not. (Probing
+  // in one ring): the ring preset routes alike, the id-based formulas do not. (Probing
   // depends on who was there first, so the precondition is that no points collide.)
   const names = ['gone', 'alpha', 'beta', 'gamma']
   const points = names.flatMap((n) => [0, 1, 2, 3, 4, 5, 6, 7, 8].map((j) => fmix32(fnv1a32(`${n}#${j}`)) % 512))
@@ -209,8 +209,8 @@ t.test('default preset: points from the hostname, then probing', async (t) => {
     ring.remove('gone')
     return ring
   }
-  t.same(history('default', true).serverIdOf('alpha'), 2)
-  t.same(owners(history('default', true)), owners(history('default', false)), 'default: same table')
+  t.same(history('ring', true).serverIdOf('alpha'), 2)
+  t.same(owners(history('ring', true)), owners(history('ring', false)), 'ring: same table')
   t.not(owners(history('assignment', true)).join(), owners(history('assignment', false)).join(), 'assignment: differs')
 })
 
@@ -244,7 +244,7 @@ t.test('removal frees the probed slots, not recomputed ones', async (t) => {
 })
 
 t.test('only the removed member\'s slots change owner', async (t) => {
-  for (const hash of ['default', 'assignment', 'linear']) {
+  for (const hash of ['ring', 'assignment', 'linear']) {
     const r = ringOf(hash, 'linear', ['a', 'b', 'c', 'd', 'e'])
     for (const gone of ['c', 'a', 'e']) {
       const before = owners(r)
@@ -298,7 +298,7 @@ function checkAgainstModel(t: Test, r: HashRing<string>, model: Model, ids: numb
 }
 
 t.test('random histories match the oracle', async (t) => {
-  const specs: (string | HashSpec)[] = ['default', 'assignment', 'quadratic', 'linear', customHash([7, 3, 1], [5, 11, 2, 9, 4])]
+  const specs: (string | HashSpec)[] = ['ring', 'assignment', 'quadratic', 'linear', customHash([7, 3, 1], [5, 11, 2, 9, 4])]
   const cases = [
     { m: 512, steps: 40 },
     { m: 7, steps: 40 },
@@ -497,4 +497,62 @@ t.test('default spreads 10,000 random ids evenly; assignment is exact but skewed
   const max = Math.max(...a.values())
   t.ok(max > 6000, `assignment is skewed: one server takes ${max} of 10000`)
   t.comment(`default ${JSON.stringify([...d])}; assignment ${JSON.stringify([...a])}`)
+})
+
+// ---- weights ---------------------------------------------------------------------------------
+
+t.test('weights on a ring preset: K·w virtual servers, validated, freed on removal', async (t) => {
+  const r = new HashRing<string>({ hash: 'assignment', probe: 'linear' })
+  r.add('S1', 'v1', 2)
+  // Φ(1, j) = 1 + j² + 2j + 25 for j = 0..17; mod 512 the first nine are 26, 29, ..., 106 and
+  // j = 9..17 give 125, 146, 169, 194, 221, 250, 281, 314, 349 -- all distinct, no probing.
+  t.same(r.slotsOf('S1'), [26, 29, 34, 41, 50, 61, 74, 89, 106, 125, 146, 169, 194, 221, 250, 281, 314, 349])
+  r.add('S2', 'v2')
+  t.equal(r.slotsOf('S2').length, 9)
+  t.equal(r.weightOf('S1'), 2)
+  t.equal(r.weightOf('S2'), 1)
+  t.equal(r.weightOf('nope'), undefined)
+  t.same(r.weights(), [2, 1])
+  t.same(r.valueList(), ['v1', 'v2'])
+  t.equal(r.totalWeight, 3)
+  for (const bad of [0, -1, 1.5, 257, NaN]) {
+    t.throws(() => r.add('S3', 'v3', bad), { name: 'RangeError', message: /weight must be an integer from 1 to 256/ }, `weight ${bad}`)
+    t.throws(() => r.checkRoom(['S3'], [bad]), RangeError)
+  }
+  t.same(r.names(), ['S1', 'S2'], 'a bad weight changes nothing')
+  r.remove('S1')
+  t.same(r.weights(), [1])
+  t.equal(r.totalWeight, 1)
+  t.equal(owners(r).every((o) => o === 'S2'), true, 'all 18 slots of S1 are free again')
+  // Room counts weight: M = 16, K = 4 leaves room for weight 4 in all.
+  const small = new HashRing<string>({ hash: 'linear', slots: 16, vnodes: 4 })
+  t.ok(small.fits(['a'], [4]))
+  t.notOk(small.fits(['a'], [5]))
+  t.notOk(small.fits(['a', 'b'], [3, 2]))
+  t.ok(small.fits(['a', 'b'], [3, 1]))
+  small.add('a', 'a', 3)
+  t.throws(() => small.add('b', 'b', 2), RingFullError)
+  t.same(small.names(), ['a'])
+})
+
+t.test('next: a nested walk (accept walking the ring again) still offers each member once', async (t) => {
+  const r = ringOf('assignment', 'linear', ['S1', 'S2', 'S3'])
+  const outer: string[] = []
+  const inner: string[][] = []
+  r.next(0, (_v, name) => {
+    outer.push(name)
+    const seen: string[] = []
+    r.next(10, (_w, n) => (seen.push(n), false))
+    inner.push(seen)
+    return false
+  })
+  t.same(outer, ['S1', 'S2', 'S3'])
+  for (const seen of inner) t.same(seen, ['S1', 'S2', 'S3'])
+  // Weights reach accept as its third argument.
+  const w = new HashRing<string>({ hash: 'assignment' })
+  w.add('a', 'a', 3)
+  w.add('b', 'b')
+  const got: [string, number][] = []
+  w.next(0, (_v, name, weight) => (got.push([name, weight]), false))
+  t.same(got.sort(), [['a', 3], ['b', 1]])
 })
