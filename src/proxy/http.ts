@@ -24,6 +24,8 @@ export interface ProxyOptions {
   upstreamTimeoutMs: number
   /** Told when a replica refused or reset a connection (passive health detection). */
   onUpstreamFailure?: (upstream: Upstream, err: NodeJS.ErrnoException) => void
+  /** The first choice for a request id (bounded.ts); default `ring.pick`. Failover walks `ring`. */
+  choose?: (id: number) => Upstream | undefined
 }
 
 /** Errors that mean the replica never got the request: safe to send elsewhere, any method. */
@@ -34,9 +36,11 @@ const CONNECTION_ERRORS = new Set([...CONNECT_ERRORS, 'ECONNRESET', 'EPIPE', 'EC
 const POOL_CLOSED = 'ERR_POOL_CLOSED'
 
 export function createProxy(options: ProxyOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const ring = options.ring
+  const choose = options.choose ?? ((id: number) => ring.pick(id))
   return (req, res) => {
     const id = options.keyOf(req)
-    const upstream = options.ring.pick(id)
+    const upstream = choose(id)
     if (upstream === undefined) {
       req.resume()
       sendError(res, new BalancerError('NO_REPLICAS'))
