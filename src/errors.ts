@@ -23,6 +23,7 @@ export const ERRORS = {
   ENDPOINT_NOT_FOUND: { status: 400, message: 'endpoint does not exist in server replicas' },
   REPLICA_START_FAILED: { status: 500, message: 'Replica failed to start' },
   NO_REPLICAS: { status: 503, message: 'No server replicas available' },
+  TOO_MANY_CONNECTIONS: { status: 503, message: 'Too many open connections' },
   UPSTREAM_UNREACHABLE: { status: 502, message: 'Server replica could not be reached' },
   UPSTREAM_TIMEOUT: { status: 504, message: 'Server replica did not answer in time' },
   INTERNAL: { status: 500, message: 'Internal error' },

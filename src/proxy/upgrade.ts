@@ -42,7 +42,7 @@ export function createUpgradeHandler(options: UpgradeOptions): (req: IncomingMes
     socket.on('error', () => {})
     if (!options.tunnels.admit(socket)) {
       const max = options.tunnels.maxConnections
-      answer(socket, 503, { message: `<Error> Too many open connections (the limit is ${max})`, status: 'failure' })
+      answerError(socket, new BalancerError('TOO_MANY_CONNECTIONS', `Too many open connections (the limit is ${max})`))
       return
     }
     const id = options.keyOf(req)
