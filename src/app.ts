@@ -8,6 +8,7 @@ import type { Config } from './config.js'
 import { Balancer } from './balancer.js'
 import { createAdmin } from './admin/api.js'
 import { createProxy } from './proxy/http.js'
+import { createChooser } from './proxy/bounded.js'
 import { attachHealth } from './health/attach.js'
 import { createTcpProxy } from './proxy/tcp.js'
 import { Tunnels } from './proxy/tunnel.js'
@@ -62,7 +63,9 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
 
   const admin = createAdmin(balancer, config.maxBodyBytes)
   const keyOf = keyExtractor(config.key, config.slots)
-  const proxy = createProxy({ ring: balancer.ring, keyOf, upstreamTimeoutMs: config.upstreamTimeoutMs, onUpstreamFailure: health.onUpstreamFailure })
+  // --balance-factor: bounded loads for the HTTP front's first pick (ring.pick when off).
+  const choose = createChooser(balancer.ring, config.balanceFactor)
+  const proxy = createProxy({ ring: balancer.ring, keyOf, upstreamTimeoutMs: config.upstreamTimeoutMs, onUpstreamFailure: health.onUpstreamFailure, choose })
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (!admin(req, res, pathOf(req.url ?? '/'))) proxy(req, res)
   })

@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { BalancerError, RingFullError } from './errors.js'
-import { HashRing } from './ring/ring.js'
+import { HashRing, MAX_WEIGHT } from './ring/ring.js'
 import { randomHostname, validateHostname } from './names.js'
 import { Upstream } from './proxy/upstream.js'
 import type { ReplicaHandle, ReplicaProvider } from './replicas/provider.js'
@@ -42,6 +42,8 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   readonly ring: HashRing<Upstream>
   /** Members by name, in join order (Map keeps insertion order). */
   private readonly members = new Map<string, Upstream>()
+  /** Each member's ring weight (kept while a suspect is out of the ring; a replacement inherits it). */
+  private readonly weights = new Map<string, number>()
   private queue: Promise<unknown> = Promise.resolve()
   private closed = false
   /** Dead replicas still being stopped (outside the queue; close waits for them). */
@@ -70,6 +72,11 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     return this.members.get(name)
   }
 
+  /** A member's weight on the ring (1 unless set by --weights or /add's `weights`). */
+  weightOf(name: string): number | undefined {
+    return this.weights.get(name)
+  }
+
   /** Initialise the provider, take over adopted replicas, then start the configured ones. */
   start(): Promise<Membership> {
     return this.serial(async () => {
@@ -77,16 +84,20 @@ export class Balancer extends EventEmitter<BalancerEvents> {
       const want = this.config.replicas
       const keep = adopted.slice(0, want)
       for (const extra of adopted.slice(want)) await this.provider.stop(extra.name)
-      for (const handle of keep) this.join(handle)
+      for (const handle of keep) this.join(handle, this.configuredWeight(handle.name))
       const names: string[] = []
       for (const name of this.config.names) if (!this.members.has(name) && names.length + keep.length < want) names.push(name)
       for (let i = 1; names.length + keep.length < want; i++) {
         const name = `Server ${i}`
         if (!this.members.has(name) && !names.includes(name)) names.push(name)
       }
-      await this.startAll(names)
+      await this.startAll(names, names.map((name) => this.configuredWeight(name)))
       return this.membership()
     })
+  }
+
+  private configuredWeight(name: string): number {
+    return this.config.weights?.get(name) ?? 1
   }
 
   /**
@@ -94,10 +105,11 @@ export class Balancer extends EventEmitter<BalancerEvents> {
    * everything (names, room on the ring) before starting anything; if any replica fails to
    * start, the ones that did are stopped and nothing joins.
    */
-  add(n: number, hostnames: readonly string[] = []): Promise<Membership> {
+  add(n: number, hostnames: readonly string[] = [], weights: readonly number[] = []): Promise<Membership> {
     return this.serial(async () => {
       this.assertOpen()
       if (hostnames.length > n) throw new BalancerError('ADD_TOO_MANY_HOSTNAMES')
+      assertWeights(n, weights)
       assertUnique(hostnames)
       for (const name of hostnames) {
         validateHostname(name)
@@ -110,10 +122,11 @@ export class Balancer extends EventEmitter<BalancerEvents> {
         taken.add(name)
         names.push(name)
       }
-      if (!this.ring.fits(names)) {
-        throw new RingFullError(`The ring has no room for ${n} more server(s): ${this.config.slots} slots, ${this.config.vnodes} virtual servers each, ${this.members.size} present`)
+      if (!this.ring.fits(names, weights)) {
+        const weight = weights.length > 0 ? ` of total weight ${names.reduce((sum, _, k) => sum + (weights[k] ?? 1), 0)}` : ''
+        throw new RingFullError(`The ring has no room for ${n} more server(s)${weight}: ${this.config.slots} slots, ${this.config.vnodes} virtual servers each, ${this.members.size} present`)
       }
-      await this.startAll(names)
+      await this.startAll(names, weights)
       return this.membership()
     })
   }
@@ -160,7 +173,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     return this.serial(async () => {
       if (this.closed || upstream.state !== 'suspect' || this.members.get(upstream.name) !== upstream) return false
       try {
-        this.ring.add(upstream.name, upstream)
+        this.ring.add(upstream.name, upstream, this.weights.get(upstream.name) ?? 1)
       } catch (err) {
         // Its slots were taken while it was out (a /add filled the ring): replace it instead.
         if (!(err instanceof RingFullError)) throw err
@@ -194,6 +207,8 @@ export class Balancer extends EventEmitter<BalancerEvents> {
       // Removed by /rm meanwhile (which stops it): the user chose the new N.
       if (this.members.get(name) !== upstream || this.closed) return undefined
       this.members.delete(name)
+      const weight = this.weights.get(name) ?? 1
+      this.weights.delete(name)
       const stopped = this.provider
         .stop(name)
         .catch((err: Error) => this.emit('error', err))
@@ -202,21 +217,21 @@ export class Balancer extends EventEmitter<BalancerEvents> {
           this.emit('left', name, 'dead', upstream)
         })
       this.stopping.add(stopped)
-      return this.startReplacement(name, 1)
+      return this.startReplacement(name, 1, weight)
     })
   }
 
-  /** In the queue: start one replica with a fresh random name; on failure, retry later. */
-  private async startReplacement(dead: string, attempt: number): Promise<string> {
+  /** In the queue: start one replica with a fresh random name (and the dead one's weight); on failure, retry later. */
+  private async startReplacement(dead: string, attempt: number, weight = 1): Promise<string> {
     const fresh = randomHostname(new Set([...this.members.keys(), ...this.provider.list().map((h) => h.name), dead]))
     try {
-      await this.startAll([fresh])
+      await this.startAll([fresh], [weight])
     } catch (err) {
       if (!this.closed) {
         const delay = Math.min(30_000, 500 * 2 ** (attempt - 1))
         const timer = setTimeout(() => {
           this.retries.delete(timer)
-          if (!this.closed) this.serial(() => this.startReplacement(dead, attempt + 1)).catch(() => {})
+          if (!this.closed) this.serial(() => this.startReplacement(dead, attempt + 1, weight)).catch(() => {})
         }, delay)
         this.retries.add(timer)
         this.emit('error', new Error(`replacement for ${dead} failed (attempt ${attempt}); trying again in ${delay} ms: ${(err as Error).message}`, { cause: err }))
@@ -254,8 +269,8 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     if (this.closed) throw new BalancerError('SHUTTING_DOWN')
   }
 
-  /** Start all names in parallel; join all on success, stop every started one on failure. */
-  private async startAll(names: readonly string[]): Promise<void> {
+  /** Start all names in parallel; join all (names[k] with weights[k], default 1) on success, stop every started one on failure. */
+  private async startAll(names: readonly string[], weights: readonly number[] = []): Promise<void> {
     if (names.length === 0) return
     const results = await Promise.allSettled(names.map((name) => this.provider.start(name)))
     const failed = results.findIndex((r) => r.status === 'rejected')
@@ -264,13 +279,14 @@ export class Balancer extends EventEmitter<BalancerEvents> {
       const reason = (results[failed] as PromiseRejectedResult).reason as Error
       throw new BalancerError('REPLICA_START_FAILED', `Replica '${names[failed]}' failed to start: ${reason?.message ?? String(reason)}`, { cause: reason })
     }
-    for (const r of results) this.join((r as PromiseFulfilledResult<ReplicaHandle>).value)
+    results.forEach((r, k) => this.join((r as PromiseFulfilledResult<ReplicaHandle>).value, weights[k] ?? 1))
   }
 
-  private join(handle: ReplicaHandle): void {
+  private join(handle: ReplicaHandle, weight = 1): void {
     const upstream = new Upstream(handle)
-    this.ring.add(handle.name, upstream)
+    this.ring.add(handle.name, upstream, weight)
     this.members.set(handle.name, upstream)
+    this.weights.set(handle.name, weight)
     this.emit('joined', upstream)
   }
 
@@ -298,6 +314,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     for (const upstream of leaving) {
       this.ring.remove(upstream.name)
       this.members.delete(upstream.name)
+      this.weights.delete(upstream.name)
     }
   }
 
@@ -320,5 +337,15 @@ function assertUnique(names: readonly string[]): void {
   for (const name of names) {
     if (seen.has(name)) throw new BalancerError('DUPLICATE_HOSTNAME', `Hostname '${name}' appears more than once`)
     seen.add(name)
+  }
+}
+
+/** /add's optional weights: at most one per new replica, each an integer 1..MAX_WEIGHT. */
+function assertWeights(n: number, weights: readonly number[]): void {
+  if (weights.length > n) throw new BalancerError('INVALID_WEIGHT', `weights lists ${weights.length} weights for ${n} new replica(s): at most one per replica`)
+  for (const w of weights) {
+    if (!Number.isSafeInteger(w) || w < 1 || w > MAX_WEIGHT) {
+      throw new BalancerError('INVALID_WEIGHT', `weights must be integers from 1 to ${MAX_WEIGHT}, got ${JSON.stringify(w)}`)
+    }
   }
 }

@@ -4,6 +4,7 @@
  * nothing else in the program reads argv or the environment.
  */
 import { parseHashSpec, type HashSpec } from './ring/hashes.js'
+import { MAX_WEIGHT } from './ring/ring.js'
 import { parseKeySource, type KeySource } from './keys.js'
 import { validateHostname } from './names.js'
 import type { TcpKey } from './proxy/tcp.js'
@@ -28,6 +29,10 @@ export interface Config {
   readonly vnodes: number
   readonly hash: HashSpec
   readonly probe: Probe
+  /** Weights of the first replicas by name (`--weights`, in `names` order); others weigh 1. */
+  readonly weights: ReadonlyMap<string, number>
+  /** Bounded loads (`--balance-factor`, >= 1); undefined: off. */
+  readonly balanceFactor: number | undefined
   readonly key: KeySource
   readonly provider: ProviderKind
   readonly image: string
@@ -73,8 +78,10 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'names', env: 'LB_NAMES', help: 'comma-separated names of the first replicas (default `Server 1`..`Server N`)' },
   { flag: 'slots', env: 'LB_SLOTS', default: '512', help: 'ring size M, 1..65536' },
   { flag: 'vnodes', env: 'LB_VNODES', help: 'virtual servers per replica K (default round(log2 M): 9 for 512 slots)' },
-  { flag: 'hash', env: 'LB_HASH', default: 'default', help: 'hash preset: default, assignment, quadratic, linear or custom:h=A,B,C;phi=A,B,C,D,E' },
+  { flag: 'hash', env: 'LB_HASH', default: 'default', help: 'hash preset: default (balanced table), ring, assignment, quadratic, linear or custom:h=A,B,C;phi=A,B,C,D,E' },
   { flag: 'probe', env: 'LB_PROBE', default: 'linear', help: 'collision probing: linear or quadratic' },
+  { flag: 'weights', env: 'LB_WEIGHTS', help: `comma-separated weights (1..${MAX_WEIGHT}) of the first replicas, in --names order; a replica of weight 2 gets twice the slots (default 1 each)` },
+  { flag: 'balance-factor', env: 'LB_BALANCE_FACTOR', default: 'off', help: 'bounded loads: a replica holding ceil(FACTOR x its fair part) of the requests in flight takes no more, the next one clockwise does (a number >= 1, e.g. 1.25, or off)' },
   { flag: 'key', env: 'LB_KEY', default: 'random', help: 'request key: random, header:NAME, query:NAME, cookie:NAME, ip or path' },
   { flag: 'provider', env: 'LB_PROVIDER', default: 'process', help: 'replica provider: process (local child processes) or docker' },
   { flag: 'image', env: 'LB_IMAGE', default: 'ring-balancer-replica:latest', help: 'replica image (docker provider)' },
@@ -177,6 +184,21 @@ export function buildConfig(values: Readonly<Record<string, string>>): Config {
     if (new Set(names).size !== names.length) throw new ConfigError('--names has a duplicate name')
   }
 
+  const weights = new Map<string, number>()
+  if (values.weights !== undefined) {
+    const list = get('weights').split(',').map((s) => s.trim())
+    if (list.length > names.length) throw new ConfigError(`--weights lists ${list.length} weights but there are ${names.length} named replicas (see --names)`)
+    list.forEach((w, k) => weights.set(names[k]!, integer('weights', w, 1, MAX_WEIGHT)))
+  }
+  const factorText = get('balance-factor').trim().toLowerCase()
+  let balanceFactor: number | undefined
+  if (factorText !== 'off') {
+    balanceFactor = /^\d+(\.\d+)?$/.test(factorText) ? Number(factorText) : NaN
+    if (!(balanceFactor >= 1 && balanceFactor <= 100)) {
+      throw new ConfigError(`--balance-factor must be a number from 1 to 100 (e.g. 1.25) or off, got ${JSON.stringify(get('balance-factor'))}`)
+    }
+  }
+
   const health: HealthConfig = Object.freeze({
     intervalMs: integer('health-interval', get('health-interval'), 10, 3_600_000),
     timeoutMs: integer('health-timeout', get('health-timeout'), 1, 3_600_000),
@@ -202,6 +224,8 @@ export function buildConfig(values: Readonly<Record<string, string>>): Config {
     vnodes,
     hash: wrap('hash', () => parseHashSpec(get('hash'))),
     probe: oneOf('probe', get('probe'), ['linear', 'quadratic'] as const),
+    weights,
+    balanceFactor,
     key: wrap('key', () => parseKeySource(get('key'))),
     provider: oneOf('provider', get('provider'), ['process', 'docker'] as const),
     image,
@@ -223,8 +247,14 @@ export function buildConfig(values: Readonly<Record<string, string>>): Config {
   if (config.tcpPort !== undefined && config.tcpPort !== 0 && config.tcpPort === config.port) {
     throw new ConfigError(`--tcp-port must differ from --port (both are ${config.port})`)
   }
-  if (config.vnodes * config.replicas > config.slots) {
-    throw new ConfigError(`the ring has ${config.slots} slots, too few for ${config.replicas} replicas x ${config.vnodes} virtual servers`)
+  // Each unit of weight takes K slots (virtual servers, or the balanced table's reservation).
+  const units = config.replicas + [...weights.values()].reduce((sum, w) => sum + w - 1, 0)
+  if (config.vnodes * units > config.slots) {
+    throw new ConfigError(
+      units === config.replicas
+        ? `the ring has ${config.slots} slots, too few for ${config.replicas} replicas x ${config.vnodes} virtual servers`
+        : `the ring has ${config.slots} slots, too few for ${config.replicas} replicas of total weight ${units} x ${config.vnodes} virtual servers`,
+    )
   }
   return Object.freeze(config)
 }

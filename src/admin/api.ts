@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { BalancerError } from '../errors.js'
+import { MAX_WEIGHT } from '../ring/ring.js'
 import { sendError, sendSuccess } from '../respond.js'
 import type { Balancer } from '../balancer.js'
 import { readJson } from './body.js'
@@ -17,21 +18,35 @@ interface Route {
 export interface MembershipRequest {
   n: number
   hostnames: string[]
+  /** /add only: weights[k] for the k-th new replica (named ones first), default 1. */
+  weights: number[]
 }
 
-/** Validate `{"n": <positive integer>, "hostnames": [<string>...]?}`. */
-export function parseMembershipRequest(body: unknown): MembershipRequest {
+/**
+ * Validate `{"n": <positive integer>, "hostnames": [<string>...]?}`, plus for /add
+ * (`allowWeights`) an optional `"weights": [<integer 1..256>...]` of at most n entries.
+ */
+export function parseMembershipRequest(body: unknown, allowWeights = false): MembershipRequest {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new BalancerError('INVALID_JSON', 'Invalid JSON payload: expected an object like {"n": 1, "hostnames": ["S1"]}')
   }
-  const { n, hostnames } = body as { n?: unknown; hostnames?: unknown }
+  const { n, hostnames, weights } = body as { n?: unknown; hostnames?: unknown; weights?: unknown }
   if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1) {
     throw new BalancerError('INVALID_N', `n must be a positive integer, got ${JSON.stringify(n) ?? 'nothing'}`)
   }
   if (hostnames !== undefined && hostnames !== null && (!Array.isArray(hostnames) || !hostnames.every((h) => typeof h === 'string'))) {
     throw new BalancerError('INVALID_HOSTNAMES')
   }
-  return { n, hostnames: (hostnames as string[] | undefined | null) ?? [] }
+  if (weights !== undefined && weights !== null) {
+    if (!allowWeights) throw new BalancerError('INVALID_WEIGHT', 'weights only apply to /add')
+    if (!Array.isArray(weights) || !weights.every((w) => Number.isSafeInteger(w) && w >= 1 && w <= MAX_WEIGHT)) {
+      throw new BalancerError('INVALID_WEIGHT', `weights must be a list of integers from 1 to ${MAX_WEIGHT}, one per new replica, got ${JSON.stringify(weights)}`)
+    }
+    if (weights.length > n) {
+      throw new BalancerError('INVALID_WEIGHT', `weights lists ${weights.length} weights for ${n} new replica(s): at most one per replica`)
+    }
+  }
+  return { n, hostnames: (hostnames as string[] | undefined | null) ?? [], weights: (weights as number[] | undefined | null) ?? [] }
 }
 
 export function createAdmin(balancer: Balancer, maxBodyBytes: number): (req: IncomingMessage, res: ServerResponse, path: string) => boolean {
@@ -42,8 +57,8 @@ export function createAdmin(balancer: Balancer, maxBodyBytes: number): (req: Inc
       {
         methods: ['POST'],
         handle: async (req, res) => {
-          const { n, hostnames } = parseMembershipRequest(await readJson(req, maxBodyBytes))
-          sendSuccess(res, await balancer.add(n, hostnames))
+          const { n, hostnames, weights } = parseMembershipRequest(await readJson(req, maxBodyBytes), true)
+          sendSuccess(res, await balancer.add(n, hostnames, weights))
         },
       },
     ],

@@ -184,3 +184,44 @@ function jsonError(text: string): string {
     return (err as Error).message
   }
 }
+
+t.test('POST /add takes optional weights: a replica of weight 2 owns about twice the slots', async (t) => {
+  const app = await startTestApp(t)
+  const reply = await call(`${app.url}/add`, 'POST', JSON.stringify({ n: 2, hostnames: ['a', 'b'], weights: [2, 1] }))
+  t.same(reply.json, ok([...DEFAULT, 'a', 'b']), 'the answer keeps the SPEC shape')
+  t.equal(app.balancer.weightOf('a'), 2)
+  t.equal(app.balancer.weightOf('b'), 1)
+  t.equal(app.balancer.weightOf('Server 1'), 1)
+  // Total weight 6 over 512 slots: a's fair share is 170.7, the others' 85.3.
+  const shares = app.balancer.ring.shares()
+  t.ok(shares.get('a')! >= 160 && shares.get('a')! <= 179, `a owns ${shares.get('a')} slots`)
+  for (const name of [...DEFAULT, 'b']) t.ok(shares.get(name)! >= 80 && shares.get(name)! <= 89, `${name} owns ${shares.get(name)}`)
+  // Fewer weights than replicas: named ones first, the rest weigh 1.
+  const more = await call(`${app.url}/add`, 'POST', JSON.stringify({ n: 2, hostnames: ['c'], weights: [3] }))
+  t.equal(more.status, 200)
+  const fresh = (more.json as { message: { replicas: string[] } }).message.replicas.at(-1)!
+  t.equal(app.balancer.weightOf('c'), 3)
+  t.equal(app.balancer.weightOf(fresh), 1)
+  t.equal((await call(`${app.url}/home`)).status, 200, 'requests still flow')
+  // null weights are "no weights", as null hostnames are.
+  t.equal((await call(`${app.url}/add`, 'POST', JSON.stringify({ n: 1, hostnames: ['d'], weights: null }))).status, 200)
+  t.equal(app.balancer.weightOf('d'), 1)
+})
+
+t.test('bad weights are refused with INVALID_WEIGHT and change nothing', async (t) => {
+  const app = await startTestApp(t, ['--slots', '64', '--vnodes', '8'])
+  const add = (body: unknown, message: string): Promise<void> => refused(t, app, 'POST', '/add', JSON.stringify(body), 400, fail(message))
+  const rule = (got: string) => `weights must be a list of integers from 1 to 256, one per new replica, got ${got}`
+  await add({ n: 1, weights: [0] }, rule('[0]'))
+  await add({ n: 1, weights: [-1] }, rule('[-1]'))
+  await add({ n: 1, weights: [1.5] }, rule('[1.5]'))
+  await add({ n: 1, weights: [257] }, rule('[257]'))
+  await add({ n: 1, weights: ['2'] }, rule('["2"]'))
+  await add({ n: 1, weights: 2 }, rule('2'))
+  await add({ n: 1, hostnames: ['S5'], weights: [1, 1] }, 'weights lists 2 weights for 1 new replica(s): at most one per replica')
+  await refused(t, app, 'DELETE', '/rm', JSON.stringify({ n: 1, weights: [1] }), 400, fail('weights only apply to /add'))
+  // 64 slots, 8 per unit of weight: the three replicas hold 24, so weight 5 fits and 6 does not.
+  await add({ n: 1, hostnames: ['big'], weights: [6] }, 'The ring has no room for 1 more server(s) of total weight 6: 64 slots, 8 virtual servers each, 3 present')
+  t.equal((await call(`${app.url}/add`, 'POST', JSON.stringify({ n: 1, hostnames: ['big'], weights: [5] }))).status, 200)
+  t.equal(app.balancer.weightOf('big'), 5)
+})
