@@ -163,26 +163,31 @@ function main(): void {
     writeFileSync(resolve(dir, 'ring-quality.json'), JSON.stringify({ slots: o.slots, sets: o.sets, seed: o.seed, results }, null, 2) + '\n')
     writeFileSync(resolve(dir, 'ring-quality.md'), lines.join('\n'))
     const categories = results[0]!.rows.map((r) => String(r.n))
-    const chart = (file: string, title: string, subtitle: string, key: keyof Row, yLabel: string, ref: string): void => {
+    // The formula presets are off any useful scale (busiest 7-13x fair): they stay in the table.
+    const drawn = results.filter(({ rows }) => Math.max(...rows.map((r) => r.balanceMean)) < 3)
+    const left = results.filter((r) => !drawn.includes(r)).map((r) => r.preset)
+    const note = left.length > 0 ? ` (${left.join(', ')}: off the scale)` : ''
+    const chart = (file: string, title: string, subtitle: string, key: keyof Row, yLabel: string, ref: string, xLabel: string, target: number): void => {
       writeFileSync(
         resolve(dir, file),
         lineChart({
           title,
           subtitle,
           categories,
-          xLabel: 'N (servers before the change)',
+          xLabel,
           series: [
-            ...results.map(({ preset, rows }, i) => ({ name: preset, values: rows.map((r) => r[key]), color: PALETTE[i] })),
+            ...drawn.map(({ preset, rows }, i) => ({ name: preset, values: rows.map((r) => r[key]), color: PALETTE[i] })),
             { name: ref, values: categories.map(() => 1), color: '#777', dashed: true },
           ],
           yLabel,
+          refLines: [{ value: target, label: `target ${target}x`, color: '#e15759' }],
           format: (v) => `${v.toFixed(2)}x`,
         }),
       )
     }
-    chart('ring-balance.svg', `Busiest server's share of the ${o.slots} slots, per preset`, `mean over ${o.sets} random hostname sets per N; 1.0 = exactly M/N`, 'balanceMean', 'busiest / fair share', 'perfect')
-    chart('ring-moves-add.svg', 'Slots that change owner when one server joins', `mean over ${o.sets} random hostname sets per N; 1.0 = only the newcomer's share M/(N+1)`, 'addMean', 'moved / ideal', 'ideal')
-    chart('ring-moves-remove.svg', 'Slots that change owner when one server leaves', `mean over ${o.sets} random hostname sets per N; 1.0 = only the leaver's own slots`, 'removeMean', 'moved / ideal', 'ideal')
+    chart('ring-balance.svg', `Busiest server's slots / fair share (M = ${o.slots})`, `mean of ${o.sets} hostname sets per N; 1.0 = M/N${note}`, 'balanceMean', 'busiest / fair share', 'perfect', 'N servers', 1.05)
+    chart('ring-moves-add.svg', 'Slots that change owner when one server joins', `mean of ${o.sets} hostname sets per N; ideal = M/(N+1)${note}`, 'addMean', 'moved / ideal', 'ideal', 'N servers before the join', 1.5)
+    chart('ring-moves-remove.svg', 'Slots that change owner when one server leaves', `mean of ${o.sets} hostname sets per N; ideal = the leaver's slots${note}`, 'removeMean', 'moved / ideal', 'ideal', 'N servers after the leave', 1.5)
     console.log(`wrote ${relative(process.cwd(), dir) || '.'}/ring-quality.{md,json}, ring-balance.svg, ring-moves-add.svg, ring-moves-remove.svg`)
   } else {
     console.log(lines.slice(6).join('\n'))
