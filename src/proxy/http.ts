@@ -16,6 +16,7 @@ import type { HashRing } from '../ring/ring.js'
 import type { Upstream } from './upstream.js'
 import type { Connection, ConnectionUser } from './pool.js'
 import { endToEnd, hasBody, isIdempotent, upstreamRequestHeaders } from './forward.js'
+import { CONNECT_ERRORS, CONNECTION_ERRORS, UPSTREAM_TIMEOUT, nextUntried, upstreamError } from './failover.js'
 import { pathOf } from '../keys.js'
 
 export interface ProxyOptions {
@@ -28,10 +29,6 @@ export interface ProxyOptions {
   choose?: (id: number) => Upstream | undefined
 }
 
-/** Errors that mean the replica never got the request: safe to send elsewhere, any method. */
-const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN'])
-/** Errors that mean the connection broke: the replica is suspect. */
-const CONNECTION_ERRORS = new Set([...CONNECT_ERRORS, 'ECONNRESET', 'EPIPE', 'ECONNABORTED'])
 /** The replica left while the request waited for a connection: nothing was sent. */
 const POOL_CLOSED = 'ERR_POOL_CLOSED'
 
@@ -202,20 +199,14 @@ class Exchange implements ConnectionUser {
       return
     }
     if (this.retryable(code, conn)) {
-      ;(this.tried ??= []).push(upstream)
-      const tried = this.tried
-      const next = this.options.ring.next(this.id, (u) => !tried.includes(u))
+      const next = nextUntried(this.options.ring, this.id, (this.tried ??= []), upstream)
       if (next !== undefined) {
         this.send(next)
         return
       }
     }
     this.stopBody()
-    if (code === 'ETIMEDOUT_UPSTREAM') {
-      sendError(this.res, new BalancerError('UPSTREAM_TIMEOUT', `Server replica '${upstream.name}' did not answer within ${this.options.upstreamTimeoutMs} ms`))
-    } else {
-      sendError(this.res, new BalancerError('UPSTREAM_UNREACHABLE', `Server replica '${upstream.name}' could not be reached (${code || err.message})`))
-    }
+    sendError(this.res, upstreamError(upstream, err, this.options.upstreamTimeoutMs))
   }
 
   // Listeners
@@ -284,7 +275,7 @@ class Exchange implements ConnectionUser {
    * harmless (idempotent method). A timeout is not retried: the replica may be working on it.
    */
   private retryable(code: string, conn: Connection | undefined): boolean {
-    if (this.bodyStarted || code === 'ETIMEDOUT_UPSTREAM') return false
+    if (this.bodyStarted || code === UPSTREAM_TIMEOUT) return false
     if (CONNECT_ERRORS.has(code) || code === POOL_CLOSED) return true
     return this.idempotent && (CONNECTION_ERRORS.has(code) || conn?.reused === true)
   }

@@ -11,6 +11,7 @@
  */
 import { connect, type Socket } from 'node:net'
 import { ResponseParser, type ResponseHandler } from './response-parser.js'
+import { UPSTREAM_TIMEOUT } from './failover.js'
 
 /** The party a connection works for: the proxy's exchange for one request. */
 export interface ConnectionUser {
@@ -182,7 +183,7 @@ export class Connection implements ResponseHandler {
   }
 
   private readonly onSocketTimeout = (): void => {
-    if (this.user !== undefined) this.fail(errnoError('ETIMEDOUT_UPSTREAM', 'upstream timeout'))
+    if (this.user !== undefined) this.fail(errnoError(UPSTREAM_TIMEOUT, 'upstream timeout'))
     else this.socket.destroy()
   }
 }

@@ -18,6 +18,7 @@ import { pathOf } from '../keys.js'
 import type { Upstream } from './upstream.js'
 import { endToEnd, upstreamRequestHeaders } from './forward.js'
 import type { Tunnels } from './tunnel.js'
+import { CONNECTION_ERRORS, UPSTREAM_TIMEOUT, nextUntried, upstreamError } from './failover.js'
 
 export interface UpgradeOptions {
   ring: HashRing<Upstream>
@@ -31,9 +32,6 @@ export interface UpgradeOptions {
 /** After an error answer, how long the client has to close before we do. */
 const LINGER_MS = 5_000
 
-/** Errors that mean the replica never got the request: safe to send elsewhere. */
-const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN'])
-const CONNECTION_ERRORS = new Set([...CONNECT_ERRORS, 'ECONNRESET', 'EPIPE', 'ECONNABORTED'])
 
 /** The server's 'upgrade' listener. */
 export function createUpgradeHandler(options: UpgradeOptions): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
@@ -101,7 +99,7 @@ class UpgradeExchange {
       timeout: this.options.upstreamTimeoutMs,
     })
     this.upReq = upReq
-    upReq.once('timeout', () => upReq.destroy(Object.assign(new Error('upstream timeout'), { code: 'ETIMEDOUT_UPSTREAM' })))
+    upReq.once('timeout', () => upReq.destroy(Object.assign(new Error('upstream timeout'), { code: UPSTREAM_TIMEOUT })))
     upReq.on('error', (err) => {
       release()
       this.onError(upstream, upReq, err)
@@ -158,19 +156,13 @@ class UpgradeExchange {
     // Upgrade requests carry no body, so a refused or reset connection before any answer
     // can go to the next replica; a timeout cannot (the replica may be acting on it).
     if (CONNECTION_ERRORS.has(code)) {
-      ;(this.tried ??= []).push(upstream)
-      const tried = this.tried
-      const next = this.options.ring.next(this.id, (u) => !tried.includes(u))
+      const next = nextUntried(this.options.ring, this.id, (this.tried ??= []), upstream)
       if (next !== undefined) {
         this.send(next)
         return
       }
     }
-    if (code === 'ETIMEDOUT_UPSTREAM') {
-      answerError(this.socket, new BalancerError('UPSTREAM_TIMEOUT', `Server replica '${upstream.name}' did not answer within ${this.options.upstreamTimeoutMs} ms`))
-    } else {
-      answerError(this.socket, new BalancerError('UPSTREAM_UNREACHABLE', `Server replica '${upstream.name}' could not be reached (${code || err.message})`))
-    }
+    answerError(this.socket, upstreamError(upstream, err, this.options.upstreamTimeoutMs))
   }
 }
 

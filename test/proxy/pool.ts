@@ -197,7 +197,7 @@ t.test('the pool is bounded: requests beyond maxSockets wait their turn', async 
     onStart: () => {},
     onConnected: () => {},
     onHead: () => {},
-    onData: (chunk: Buffer, last: boolean) => {
+    onData: (_chunk: Buffer, last: boolean) => {
       if (last) done.push(name)
     },
     onFailure: (err) => done.push(`${name}:${err.code}`),
