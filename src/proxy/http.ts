@@ -77,6 +77,8 @@ function requestHead(req: IncomingMessage, chunked: boolean): string {
 }
 
 const CHUNK_END = '\r\n'
+/** Bodies up to this size are sent with the head in one write (see onData). */
+const SMALL_BODY = 16 * 1024
 const LAST_CHUNK = '0\r\n\r\n'
 
 /** One client request and its attempts on replicas. */
@@ -177,8 +179,11 @@ class Exchange implements ConnectionUser {
     }
     if (this.discardBody || this.clientGone) return
     if (last) {
-      if (chunk.length > 0) this.res.end(chunk)
-      else this.res.end()
+      if (chunk.length === 0) this.res.end()
+      // A small body as a latin1 string (bytes unchanged): Node then sends the response head
+      // and body as one string in one write, instead of corking and a writev of two buffers.
+      else if (chunk.length <= SMALL_BODY) this.res.end(chunk.toString('latin1'), 'latin1')
+      else this.res.end(chunk)
     } else if (!this.res.write(chunk)) {
       // The client reads slower than the replica writes: hold the replica until it drains.
       this.conn?.pause()

@@ -84,6 +84,25 @@ t.test('a chunked answer is relayed whole and its connection reused', async (t) 
   t.equal(r.connections(), 1, 'one upstream connection for three requests')
 })
 
+t.test('every byte value survives a small body and a large one', async (t) => {
+  const small = Buffer.from(Array.from({ length: 256 }, (_, i) => i))
+  const large = Buffer.concat(Array.from({ length: 300 }, () => small)) // 76,800 bytes
+  const r = await rawReplica(t, (socket, head) => {
+    const body = head.startsWith('GET /large') ? large : small
+    socket.write(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: ${body.length}\r\n\r\n`), body]))
+  })
+  const f = await front(t, [r.port])
+  for (const [path, want] of [['/small', small], ['/large', large]] as const) {
+    const req = request(`${f.url}${path}`, { agent: false })
+    req.end()
+    const [res] = (await once(req, 'response')) as [IncomingMessage]
+    const chunks: Buffer[] = []
+    for await (const c of res) chunks.push(c as Buffer)
+    t.ok(Buffer.concat(chunks).equals(want), `${path}: ${want.length} bytes, unchanged`)
+    t.equal(res.headers['content-length'], String(want.length))
+  }
+})
+
 t.test('a body delimited by the close is relayed, and that connection is not reused', async (t) => {
   const r = await rawReplica(t, (socket) => {
     socket.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil ')
