@@ -14,7 +14,7 @@ import { BalancerError } from '../errors.js'
 import { sendError } from '../respond.js'
 import type { HashRing } from '../ring/ring.js'
 import type { Upstream } from './upstream.js'
-import type { Connection, ConnectionUser } from './pool.js'
+import { atTurnEnd, batching, type Connection, type ConnectionUser, type TurnEndTask } from './pool.js'
 import { endToEnd, hasBody, isIdempotent, upstreamRequestHeaders } from './forward.js'
 import { CONNECT_ERRORS, CONNECTION_ERRORS, UPSTREAM_TIMEOUT, nextUntried, upstreamError } from './failover.js'
 import { pathOf } from '../keys.js'
@@ -82,7 +82,7 @@ const SMALL_BODY = 16 * 1024
 const LAST_CHUNK = '0\r\n\r\n'
 
 /** One client request and its attempts on replicas. */
-class Exchange implements ConnectionUser {
+class Exchange implements ConnectionUser, TurnEndTask {
   private readonly headBase: string
   private readonly withBody: boolean
   private readonly chunked: boolean
@@ -99,6 +99,8 @@ class Exchange implements ConnectionUser {
   /** Answering with the SPEC's 404 error: the replica's body is read and dropped. */
   private discardBody = false
   private clientGone = false
+  /** A small answer waiting for the end of the event-loop turn (under load, see onData). */
+  private heldBody: string | undefined
 
   constructor(
     private readonly req: IncomingMessage,
@@ -182,7 +184,14 @@ class Exchange implements ConnectionUser {
       if (chunk.length === 0) this.res.end()
       // A small body as a latin1 string (bytes unchanged): Node then sends the response head
       // and body as one string in one write, instead of corking and a writev of two buffers.
-      else if (chunk.length <= SMALL_BODY) this.res.end(chunk.toString('latin1'), 'latin1')
+      else if (chunk.length <= SMALL_BODY) {
+        const body = chunk.toString('latin1')
+        // Under load, answers go out together at the end of the turn, like requests (pool.ts).
+        if (batching()) {
+          this.heldBody = body
+          atTurnEnd(this)
+        } else this.res.end(body, 'latin1')
+      }
       else this.res.end(chunk)
     } else if (!this.res.write(chunk)) {
       // The client reads slower than the replica writes: hold the replica until it drains.
@@ -212,6 +221,13 @@ class Exchange implements ConnectionUser {
     }
     this.stopBody()
     sendError(this.res, upstreamError(upstream, err, this.options.upstreamTimeoutMs))
+  }
+
+  /** TurnEndTask: send the answer held by onData. */
+  runAtTurnEnd(): void {
+    const body = this.heldBody
+    this.heldBody = undefined
+    if (body !== undefined && !this.clientGone && !this.res.destroyed) this.res.end(body, 'latin1')
   }
 
   // Listeners

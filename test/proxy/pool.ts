@@ -9,7 +9,7 @@ import { once } from 'node:events'
 import { HashRing } from '../../src/ring/ring.js'
 import { Upstream } from '../../src/proxy/upstream.js'
 import { createProxy } from '../../src/proxy/http.js'
-import { ConnectionPool, type ConnectionUser, type Connection } from '../../src/proxy/pool.js'
+import { BATCH_ABOVE, ConnectionPool, batching, type ConnectionUser, type Connection } from '../../src/proxy/pool.js'
 import { call, waitFor } from '../fixtures/http.js'
 
 /** A raw replica: `onRequest(socket, head)` is called for every request head it reads. */
@@ -101,6 +101,33 @@ t.test('every byte value survives a small body and a large one', async (t) => {
     t.ok(Buffer.concat(chunks).equals(want), `${path}: ${want.length} bytes, unchanged`)
     t.equal(res.headers['content-length'], String(want.length))
   }
+})
+
+t.test('under load (more than BATCH_ABOVE in flight) writes are batched per event-loop turn, every answer still right', async (t) => {
+  const backend = createHttpServer((req, res) => {
+    req.resume()
+    // Hold answers a little so that many requests are in flight at once.
+    setTimeout(() => res.end(`${req.method} ${req.url} ${req.headers['x-n']}`), 30)
+  })
+  backend.listen(0, '127.0.0.1')
+  await once(backend, 'listening')
+  t.teardown(() => {
+    backend.closeAllConnections()
+    backend.close()
+  })
+  const f = await front(t, [(backend.address() as AddressInfo).port])
+  const n = BATCH_ABOVE * 4
+  let sawBatching = false
+  const watch = setInterval(() => (sawBatching ||= batching()), 5)
+  const replies = await Promise.all(Array.from({ length: n }, (_, i) => call(`${f.url}/r/${i}`, i % 2 ? 'GET' : 'POST', i % 2 ? undefined : `body ${i}`, { 'x-n': String(i) })))
+  clearInterval(watch)
+  t.ok(sawBatching, 'batching was on while the requests were in flight')
+  t.equal(batching(), false, 'and off again once they were answered')
+  replies.forEach((reply, i) => {
+    if (reply.status !== 200 || reply.body !== `${i % 2 ? 'GET' : 'POST'} /r/${i} ${i}`) t.fail(`request ${i}: ${reply.status} ${reply.body}`)
+  })
+  t.pass(`${n} answers, each to its own request`)
+  t.equal(f.upstreams[0]!.inflight, 0)
 })
 
 t.test('a body delimited by the close is relayed, and that connection is not reused', async (t) => {
