@@ -93,7 +93,10 @@ export interface SectionResult {
 export interface AnalysisContext {
   /** Start the real CLI (dist/src/main.js --port 0 --host 127.0.0.1 --quiet ...args). */
   startMain(args: readonly string[]): Promise<BalancerProcess>
-  /** Write docs/analysis/<file> (an SVG chart); returns the path relative to the repo root. */
+  /**
+   * Write docs/analysis/<file> (an SVG chart); returns the path to use in the section's
+   * markdown, which goes into docs/analysis/analysis.md (so: relative to docs/analysis/).
+   */
   writeChart(file: string, svg: string): string
   log(line: string): void
   /** Seconds the section may take at most; stay well inside it. */

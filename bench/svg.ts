@@ -173,7 +173,9 @@ export function barChart(o: ChartOptions): string {
       const color = s.color ?? PALETTE[(o.series.length === 1 ? g : i) % PALETTE.length]
       f.parts.push(`<rect x="${(x + 1).toFixed(1)}" y="${yy.toFixed(1)}" width="${Math.max(1, barW - 2).toFixed(1)}" height="${(f.top + f.plotH - yy).toFixed(1)}" fill="${color}"><title>${esc(`${s.name}, ${cat}: ${f.fmt(v)}`)}</title></rect>`)
       if (showLabels) {
-        f.parts.push(`<text x="${(x + barW / 2).toFixed(1)}" y="${(yy - 4).toFixed(1)}" text-anchor="middle" font-size="${barW < 34 ? 9.5 : barW < 48 ? 10.5 : 11.5}" fill="#222">${esc(f.fmt(v))}</text>`)
+        // Narrow bars get compact labels (3.4k), so neighbours do not overlap.
+        const label = barW < 34 && Math.abs(v) >= 1000 ? `${(v / 1000).toFixed(1)}k` : f.fmt(v)
+        f.parts.push(`<text x="${(x + barW / 2).toFixed(1)}" y="${(yy - 4).toFixed(1)}" text-anchor="middle" font-size="${barW < 34 ? 9.5 : barW < 48 ? 10.5 : 11.5}" fill="#222">${esc(label)}</text>`)
       }
     })
     f.parts.push(`<text x="${(f.left + g * groupW + groupW / 2).toFixed(1)}" y="${f.top + f.plotH + 18}" text-anchor="middle" font-size="12" fill="#333">${esc(cat)}</text>`)
