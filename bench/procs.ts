@@ -33,16 +33,22 @@ export interface Replica extends Managed {
   readonly port: number
 }
 
-const running = new Set<ChildProcess>()
+/** Children still running, with the signal that ends them at once and completely. */
+const running = new Map<ChildProcess, NodeJS.Signals>()
 let cleanupInstalled = false
 
-function track(child: ChildProcess): void {
-  running.add(child)
+/**
+ * `exitSignal`: what to send if this process exits first. SIGKILL for our own Node children;
+ * SIGTERM for nginx and HAProxy, whose master must live long enough to stop its workers
+ * (SIGKILL would orphan them).
+ */
+function track(child: ChildProcess, exitSignal: NodeJS.Signals = 'SIGKILL'): void {
+  running.set(child, exitSignal)
   child.once('exit', () => running.delete(child))
   if (cleanupInstalled) return
   cleanupInstalled = true
   process.once('exit', () => {
-    for (const c of running) c.kill('SIGKILL')
+    for (const [c, signal] of running) c.kill(signal)
   })
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
@@ -283,7 +289,7 @@ ${replicas.map((r) => `    server ${r.host}:${r.port};`).join('\n')}
 `
   writeFileSync(join(dir, 'nginx.conf'), conf)
   const child = spawn(bin, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'pipe'] })
-  track(child)
+  track(child, 'SIGTERM')
   const stderr = collectStderr(child)
   const url = `http://127.0.0.1:${port}`
   const failed = once(child, 'exit').then(([code]) => {
@@ -338,7 +344,7 @@ ${replicas.map((r, i) => `  server s${i + 1} ${r.host}:${r.port} maxconn 1000`).
 `
   writeFileSync(join(dir, 'haproxy.cfg'), conf)
   const child = spawn(bin, ['-db', '-f', join(dir, 'haproxy.cfg')], { stdio: ['ignore', 'ignore', 'pipe'] })
-  track(child)
+  track(child, 'SIGTERM')
   const stderr = collectStderr(child)
   const url = `http://127.0.0.1:${port}`
   const failed = once(child, 'exit').then(([code]) => {
