@@ -340,12 +340,15 @@ function assertUnique(names: readonly string[]): void {
   }
 }
 
-/** /add's optional weights: at most one per new replica, each an integer 1..MAX_WEIGHT. */
-function assertWeights(n: number, weights: readonly number[]): void {
-  if (weights.length > n) throw new BalancerError('INVALID_WEIGHT', `weights lists ${weights.length} weights for ${n} new replica(s): at most one per replica`)
-  for (const w of weights) {
-    if (!Number.isSafeInteger(w) || w < 1 || w > MAX_WEIGHT) {
-      throw new BalancerError('INVALID_WEIGHT', `weights must be integers from 1 to ${MAX_WEIGHT}, got ${JSON.stringify(w)}`)
-    }
+/**
+ * /add's optional weights: a list of integers 1..MAX_WEIGHT, at most one per new replica.
+ * The one check for both the admin payload (any JSON value) and direct callers.
+ */
+export function assertWeights(n: number, weights: unknown): asserts weights is number[] {
+  if (!Array.isArray(weights) || !weights.every((w) => Number.isSafeInteger(w) && w >= 1 && w <= MAX_WEIGHT)) {
+    throw new BalancerError('INVALID_WEIGHT', `weights must be a list of integers from 1 to ${MAX_WEIGHT}, one per new replica, got ${JSON.stringify(weights)}`)
+  }
+  if (weights.length > n) {
+    throw new BalancerError('INVALID_WEIGHT', `weights lists ${weights.length} weights for ${n} new replica(s): at most one per replica`)
   }
 }

@@ -5,9 +5,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { BalancerError } from '../errors.js'
-import { MAX_WEIGHT } from '../ring/ring.js'
 import { sendError, sendSuccess } from '../respond.js'
-import type { Balancer } from '../balancer.js'
+import { assertWeights, type Balancer } from '../balancer.js'
 import { readJson } from './body.js'
 
 interface Route {
@@ -39,12 +38,7 @@ export function parseMembershipRequest(body: unknown, allowWeights = false): Mem
   }
   if (weights !== undefined && weights !== null) {
     if (!allowWeights) throw new BalancerError('INVALID_WEIGHT', 'weights only apply to /add')
-    if (!Array.isArray(weights) || !weights.every((w) => Number.isSafeInteger(w) && w >= 1 && w <= MAX_WEIGHT)) {
-      throw new BalancerError('INVALID_WEIGHT', `weights must be a list of integers from 1 to ${MAX_WEIGHT}, one per new replica, got ${JSON.stringify(weights)}`)
-    }
-    if (weights.length > n) {
-      throw new BalancerError('INVALID_WEIGHT', `weights lists ${weights.length} weights for ${n} new replica(s): at most one per replica`)
-    }
+    assertWeights(n, weights)
   }
   return { n, hostnames: (hostnames as string[] | undefined | null) ?? [], weights: (weights as number[] | undefined | null) ?? [] }
 }
