@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { request } from 'node:http'
 import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { projectRoot } from '../src/paths.js'
 
 export const root = projectRoot
@@ -42,7 +42,7 @@ let cleanupInstalled = false
  * SIGTERM for nginx and HAProxy, whose master must live long enough to stop its workers
  * (SIGKILL would orphan them).
  */
-function track(child: ChildProcess, exitSignal: NodeJS.Signals = 'SIGKILL'): void {
+export function track(child: ChildProcess, exitSignal: NodeJS.Signals = 'SIGKILL'): void {
   running.set(child, exitSignal)
   child.once('exit', () => running.delete(child))
   if (cleanupInstalled) return
@@ -58,7 +58,7 @@ function track(child: ChildProcess, exitSignal: NodeJS.Signals = 'SIGKILL'): voi
   }
 }
 
-async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', graceMs = 5000): Promise<void> {
+export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', graceMs = 5000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
   const exited = once(child, 'exit')
   child.kill(signal)
@@ -245,15 +245,50 @@ export interface ProxyOptions {
 }
 
 /**
+ * A proxy configured by a file: `conf(dir, port)` is written to `dir/file` in a fresh temp dir,
+ * `bin args(confPath)` runs in the foreground, and the promise resolves once GET /home answers
+ * through it on 127.0.0.1:port. If it fails to start it is stopped and its dir removed.
+ */
+export async function startConfiguredProxy(
+  label: string,
+  bin: string,
+  file: string,
+  conf: (dir: string, port: number) => string,
+  args: (confPath: string) => string[],
+): Promise<BalancerProcess> {
+  const dir = mkdtempSync(join(tmpdir(), `bench-${label}-`))
+  const port = await freePort()
+  const confPath = join(dir, file)
+  writeFileSync(confPath, conf(dir, port))
+  const child = spawn(bin, args(confPath), { stdio: ['ignore', 'ignore', 'pipe'] })
+  track(child, 'SIGTERM')
+  const stderr = collectStderr(child)
+  const url = `http://127.0.0.1:${port}`
+  const stop = async (): Promise<void> => {
+    await stopChild(child, 'SIGTERM')
+    rmSync(dir, { recursive: true, force: true })
+  }
+  const failed = once(child, 'exit').then(([code]) => {
+    throw new Error(`${label} exited (${code}): ${stderr()}`)
+  })
+  failed.catch(() => {})
+  try {
+    await Promise.race([waitHttp(`${url}/home`), failed])
+  } catch (err) {
+    await stop()
+    throw err
+  }
+  return { label, url, child, cpuPids: () => [child.pid!, ...childrenOf(child.pid!)], stop }
+}
+
+/**
  * nginx as a consistent-hash proxy over the replicas: `hash $request_id consistent` (ketama,
  * a random key per request like the balancer's default `--key random`), keep-alive upstreams.
  */
 export async function startNginx(replicas: readonly Replica[], options: ProxyOptions): Promise<BalancerProcess> {
   const bin = which('nginx')
   if (!bin) throw new Error('nginx is not installed')
-  const dir = mkdtempSync(join(tmpdir(), 'bench-nginx-'))
-  const port = await freePort()
-  const conf = `
+  return startConfiguredProxy('nginx', bin, 'nginx.conf', (dir, port) => `
 worker_processes ${options.workers};
 daemon off;
 pid ${dir}/nginx.pid;
@@ -286,27 +321,7 @@ ${replicas.map((r) => `    server ${r.host}:${r.port};`).join('\n')}
     }
   }
 }
-`
-  writeFileSync(join(dir, 'nginx.conf'), conf)
-  const child = spawn(bin, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'pipe'] })
-  track(child, 'SIGTERM')
-  const stderr = collectStderr(child)
-  const url = `http://127.0.0.1:${port}`
-  const failed = once(child, 'exit').then(([code]) => {
-    throw new Error(`nginx exited (${code}): ${stderr()}`)
-  })
-  await Promise.race([waitHttp(`${url}/home`), failed])
-  failed.catch(() => {})
-  return {
-    label: 'nginx',
-    url,
-    child,
-    cpuPids: () => [child.pid!, ...childrenOf(child.pid!)],
-    stop: async () => {
-      await stopChild(child, 'SIGTERM')
-      rmSync(dir, { recursive: true, force: true })
-    },
-  }
+`, (confPath) => ['-p', dirname(confPath), '-c', confPath])
 }
 
 /**
@@ -316,9 +331,7 @@ ${replicas.map((r) => `    server ${r.host}:${r.port};`).join('\n')}
 export async function startHaproxy(replicas: readonly Replica[], options: ProxyOptions): Promise<BalancerProcess> {
   const bin = which('haproxy')
   if (!bin) throw new Error('haproxy is not installed')
-  const dir = mkdtempSync(join(tmpdir(), 'bench-haproxy-'))
-  const port = await freePort()
-  const conf = `
+  return startConfiguredProxy('haproxy', bin, 'haproxy.cfg', (_dir, port) => `
 global
   nbthread ${options.workers}
   maxconn 4096
@@ -341,25 +354,5 @@ backend replicas
   hash-type consistent
   http-reuse safe
 ${replicas.map((r, i) => `  server s${i + 1} ${r.host}:${r.port} maxconn 1000`).join('\n')}
-`
-  writeFileSync(join(dir, 'haproxy.cfg'), conf)
-  const child = spawn(bin, ['-db', '-f', join(dir, 'haproxy.cfg')], { stdio: ['ignore', 'ignore', 'pipe'] })
-  track(child, 'SIGTERM')
-  const stderr = collectStderr(child)
-  const url = `http://127.0.0.1:${port}`
-  const failed = once(child, 'exit').then(([code]) => {
-    throw new Error(`haproxy exited (${code}): ${stderr()}`)
-  })
-  await Promise.race([waitHttp(`${url}/home`), failed])
-  failed.catch(() => {})
-  return {
-    label: 'haproxy',
-    url,
-    child,
-    cpuPids: () => [child.pid!, ...childrenOf(child.pid!)],
-    stop: async () => {
-      await stopChild(child, 'SIGTERM')
-      rmSync(dir, { recursive: true, force: true })
-    },
-  }
+`, (confPath) => ['-db', '-f', confPath])
 }

@@ -24,13 +24,13 @@
  * are accepted here and ignored.
  */
 import autocannon from 'autocannon'
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
-import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os'
+import { cpus, loadavg, release, totalmem } from 'node:os'
 import { join } from 'node:path'
-import { freePort, root, startBalancer, startReplica, versionOf, waitHttp, which, type Managed } from './procs.js'
+import { freePort, root, startBalancer, startConfiguredProxy, startReplica, stopChild, track, versionOf, which, type BalancerProcess, type Managed } from './procs.js'
 import { median, round } from './stats.js'
 
 const TARGETS = ['direct', 'tcp', 'haproxy-tcp', 'pipe', 'http'] as const
@@ -110,32 +110,6 @@ function parseOptions(argv: string[]): Options {
   return o
 }
 
-/** Children started here (not through procs.ts), killed when this process exits. */
-const ours = new Set<ChildProcess>()
-process.once('exit', () => {
-  for (const c of ours) c.kill('SIGKILL')
-})
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: stopping the processes this run started`)
-    process.exit(130)
-  })
-}
-function own(child: ChildProcess): ChildProcess {
-  ours.add(child)
-  child.once('exit', () => ours.delete(child))
-  return child
-}
-
-async function stopOwn(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const exited = once(child, 'exit')
-  child.kill('SIGTERM')
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
-  await exited
-  clearTimeout(timer)
-}
-
 /** A bare node:net pipe in its own process: the least a node:net TCP proxy can do. */
 async function startPipe(port: number, to: number): Promise<Managed> {
   const code = `
@@ -145,16 +119,15 @@ async function startPipe(port: number, to: number): Promise<Managed> {
       c.pipe(u); u.pipe(c)
       c.on('error', () => u.destroy()); u.on('error', () => c.destroy())
     }).listen(${port}, '127.0.0.1', () => process.send('ready'))`
-  const child = own(spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  track(child)
   await once(child, 'message')
-  return { label: 'pipe', child, cpuPids: () => [child.pid!], stop: () => stopOwn(child) }
+  return { label: 'pipe', child, cpuPids: () => [child.pid!], stop: () => stopChild(child) }
 }
 
 /** HAProxy in TCP mode over one replica: source-address consistent hash, one thread. */
-async function startHaproxyTcp(bin: string, replicaPort: number): Promise<Managed & { port: number }> {
-  const dir = mkdtempSync(join(tmpdir(), 'bench-haproxy-tcp-'))
-  const port = await freePort()
-  const conf = `
+function startHaproxyTcp(bin: string, replicaPort: number): Promise<BalancerProcess> {
+  return startConfiguredProxy('haproxy-tcp', bin, 'haproxy.cfg', (_dir, port) => `
 global
   nbthread 1
   maxconn 4096
@@ -173,34 +146,7 @@ backend replicas
   balance source
   hash-type consistent
   server s1 127.0.0.1:${replicaPort} maxconn 1000
-`
-  writeFileSync(join(dir, 'haproxy.cfg'), conf)
-  const child = own(spawn(bin, ['-db', '-f', join(dir, 'haproxy.cfg')], { stdio: ['ignore', 'ignore', 'pipe'] }))
-  let stderr = ''
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-    stderr = (stderr + d).slice(-4000)
-  })
-  const failed = once(child, 'exit').then(([code]) => {
-    throw new Error(`haproxy exited (${code}): ${stderr.trim()}`)
-  })
-  failed.catch(() => {})
-  try {
-    await Promise.race([waitHttp(`http://127.0.0.1:${port}/home`, 10_000), failed])
-  } catch (err) {
-    await stopOwn(child)
-    rmSync(dir, { recursive: true, force: true })
-    throw err
-  }
-  return {
-    label: 'haproxy-tcp',
-    port,
-    child,
-    cpuPids: () => [child.pid!],
-    stop: async () => {
-      await stopOwn(child)
-      rmSync(dir, { recursive: true, force: true })
-    },
-  }
+`, (confPath) => ['-db', '-f', confPath])
 }
 
 async function waitPort(port: number, timeoutMs = 10_000): Promise<void> {
@@ -295,7 +241,7 @@ async function main(): Promise<void> {
     if (haproxyBin) {
       const h = await startHaproxyTcp(haproxyBin, replica.port)
       started.push(h)
-      urls['haproxy-tcp'] = `http://127.0.0.1:${h.port}/home`
+      urls['haproxy-tcp'] = `${h.url}/home`
     }
     console.log(
       `tcp bench: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), node ${process.version}; ${targets.join(', ')} x ${o.connections.join('/')} connections x ${o.repeats} x ${o.duration} s; about ${Math.ceil(estimate / 60)} min`,
