@@ -28,6 +28,7 @@ import {
   type Replica,
 } from './procs.js'
 import { median, round } from './stats.js'
+import { parseRunFlags } from './args.js'
 
 const TARGETS = ['direct', 'balancer', 'nginx', 'haproxy'] as const
 type TargetName = (typeof TARGETS)[number]
@@ -78,69 +79,34 @@ function parseOptions(argv: string[]): Options {
     balancerArgs: [],
   }
   let targetsGiven = false
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!
-    const value = (): string => {
-      const v = argv[++i]
-      if (v === undefined) throw new Error(`${arg} needs a value`)
-      return v
-    }
-    const num = (min: number): number => {
-      const n = Number(value())
-      if (!Number.isFinite(n) || n < min) throw new Error(`${arg} must be a number >= ${min}`)
-      return n
-    }
-    switch (arg) {
-      case '--help':
-      case '-h':
-        console.log(HELP)
-        process.exit(0)
-      case '--duration':
-        o.duration = num(1)
-        break
-      case '--warmup':
-        o.warmup = num(0)
-        break
-      case '--repeats':
-        o.repeats = Math.floor(num(1))
-        break
-      case '--connections':
-        o.connections = value().split(',').map((s) => Number(s.trim()))
-        if (o.connections.some((c) => !Number.isInteger(c) || c < 1)) throw new Error('--connections must be positive integers')
-        break
+  parseRunFlags(argv, o, HELP, (flag, value) => {
+    switch (flag) {
       case '--targets': {
-        const list = value().split(',').map((s) => s.trim())
+        const list = value.text().split(',').map((s) => s.trim())
         for (const t of list) if (!(TARGETS as readonly string[]).includes(t)) throw new Error(`unknown target ${t}; use ${TARGETS.join(',')}`)
         o.targets = list as TargetName[]
         targetsGiven = true
-        break
+        return true
       }
       case '--replicas':
-        o.replicas = Math.floor(num(1))
-        break
+        o.replicas = Math.floor(value.num(1))
+        return true
       case '--workers':
-        o.workers = Math.floor(num(1))
-        break
+        o.workers = Math.floor(value.num(1))
+        return true
       case '--path':
-        o.path = value()
-        break
+        o.path = value.text()
+        return true
       case '--balancer-args':
-        o.balancerArgs = value().split(/\s+/).filter(Boolean)
-        break
+        o.balancerArgs = value.text().split(/\s+/).filter(Boolean)
+        return true
       case '--install':
         o.install = true
-        break
-      case '--out':
-        o.out = value()
-        break
-      case '--quick':
-        o.duration = 3
-        o.warmup = 1
-        break
+        return true
       default:
-        throw new Error(`unknown flag ${arg} (see --help)`)
+        return false
     }
-  }
+  })
   if (!o.targets.includes('direct')) o.targets.unshift('direct') // ratios need it
   ;(o as { targetsGiven?: boolean }).targetsGiven = targetsGiven
   return o

@@ -32,6 +32,7 @@ import { cpus, loadavg, release, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { freePort, root, startBalancer, startConfiguredProxy, startReplica, stopChild, track, versionOf, which, type BalancerProcess, type Managed } from './procs.js'
 import { median, round } from './stats.js'
+import { parseRunFlags } from './args.js'
 
 const TARGETS = ['direct', 'tcp', 'haproxy-tcp', 'pipe', 'http'] as const
 type Target = (typeof TARGETS)[number]
@@ -65,48 +66,10 @@ const HTTP_ONLY_BARE = new Set(['--install'])
 
 function parseOptions(argv: string[]): Options {
   const o: Options = { duration: 5, warmup: 1, repeats: 3, connections: [GOAL_CONNECTIONS], out: join(root, 'docs', 'bench') }
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i]!
-    const value = (): string => {
-      const v = argv[++i]
-      if (v === undefined) throw new Error(`${flag} needs a value`)
-      return v
-    }
-    const num = (min: number): number => {
-      const n = Number(value())
-      if (!Number.isFinite(n) || n < min) throw new Error(`${flag} must be a number >= ${min}`)
-      return n
-    }
-    switch (flag) {
-      case '--help':
-      case '-h':
-        console.log(HELP)
-        process.exit(0)
-      case '--duration':
-        o.duration = num(1)
-        break
-      case '--warmup':
-        o.warmup = num(0)
-        break
-      case '--repeats':
-        o.repeats = Math.floor(num(1))
-        break
-      case '--connections':
-        o.connections = value().split(',').map((s) => Number(s.trim()))
-        if (o.connections.some((c) => !Number.isInteger(c) || c < 1)) throw new Error('--connections must be positive integers')
-        break
-      case '--quick':
-        o.duration = 3
-        o.warmup = 1
-        break
-      case '--out':
-        o.out = value()
-        break
-      default:
-        if (HTTP_ONLY_WITH_VALUE.has(flag)) value()
-        else if (!HTTP_ONLY_BARE.has(flag)) throw new Error(`unknown flag ${flag} (see --help)`)
-    }
-  }
+  parseRunFlags(argv, o, HELP, (flag, value) => {
+    if (HTTP_ONLY_WITH_VALUE.has(flag)) value.text()
+    return HTTP_ONLY_WITH_VALUE.has(flag) || HTTP_ONLY_BARE.has(flag)
+  })
   return o
 }
 
