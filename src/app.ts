@@ -6,14 +6,15 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Server as TcpServer } from 'node:net'
 import type { Config } from './config.js'
 import { Balancer } from './balancer.js'
-import { createAdmin } from './admin/api.js'
+import { createAdmin, isAdminPath } from './admin/api.js'
+import { FastFront } from './front/front.js'
 import { createProxy } from './proxy/http.js'
 import { createChooser } from './proxy/bounded.js'
 import { attachHealth } from './health/attach.js'
 import { createTcpProxy } from './proxy/tcp.js'
 import { Tunnels } from './proxy/tunnel.js'
 import { createUpgradeHandler } from './proxy/upgrade.js'
-import { keyExtractor, pathOf } from './keys.js'
+import { keyExtractor, pathOf, type KeySource } from './keys.js'
 import { createProvider } from './replicas/index.js'
 import type { ReplicaProvider } from './replicas/provider.js'
 
@@ -65,10 +66,13 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
   const keyOf = keyExtractor(config.key, config.slots)
   // --balance-factor: bounded loads for the HTTP front's first pick (ring.pick when off).
   const choose = createChooser(balancer.ring, config.balanceFactor)
-  const proxy = createProxy({ ring: balancer.ring, keyOf, upstreamTimeoutMs: config.upstreamTimeoutMs, onUpstreamFailure: health.onUpstreamFailure, choose })
+  const proxyOptions = { ring: balancer.ring, keyOf, upstreamTimeoutMs: config.upstreamTimeoutMs, onUpstreamFailure: health.onUpstreamFailure, choose }
+  const proxy = createProxy(proxyOptions)
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (!admin(req, res, pathOf(req.url ?? '/'))) proxy(req, res)
   })
+  // Plain GET/HEAD requests are read and answered on the raw socket; the rest go to `server`.
+  const front = config.fastFront ? new FastFront(server, { ...proxyOptions, isAdminPath, keyHeaders: keyHeadersOf(config.key) }) : undefined
   // TCP-mode connections and upgraded (WebSocket) requests share one limit and idle timeout.
   const tunnels = new Tunnels({ maxConnections: config.maxConnections, idleTimeoutMs: config.idleTimeoutMs })
   server.on('upgrade', createUpgradeHandler({ ring: balancer.ring, keyOf, upstreamTimeoutMs: config.upstreamTimeoutMs, tunnels, onUpstreamFailure: health.onUpstreamFailure }))
@@ -102,14 +106,23 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()))
       const tcpClosed = new Promise<void>((resolve) => (tcp ? tcp.close(() => resolve()) : resolve()))
       server.closeIdleConnections()
+      front?.closeIdle()
       // Draining waits for TCP connections and tunnels too (they count as in flight).
       await balancer.close()
       server.closeAllConnections()
+      front?.closeAll()
       tunnels.closeAll()
       await Promise.all([serverClosed, tcpClosed])
     })())
 
   return { config, balancer, server, url, tcp, tcpPort, tunnels, close }
+}
+
+/** Header names the request key reads, which the fast front must see exactly once. */
+function keyHeadersOf(key: KeySource): string[] {
+  if (key.kind === 'header') return [key.name]
+  if (key.kind === 'cookie') return ['cookie']
+  return []
 }
 
 function listen(server: TcpServer, port: number, host: string): Promise<void> {

@@ -45,6 +45,8 @@ export interface Config {
   readonly upstreamTimeoutMs: number
   readonly maxBodyBytes: number
   readonly quiet: boolean
+  /** Plain GET/HEAD requests take the fast front (src/front/) rather than node:http. */
+  readonly fastFront: boolean
   /** Port of the L4 (TCP mode) listener; undefined: no TCP listener. */
   readonly tcpPort: number | undefined
   readonly tcpKey: TcpKey
@@ -95,6 +97,7 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'start-timeout', env: 'LB_START_TIMEOUT', default: '15000', help: 'ms a new replica has to answer its heartbeat' },
   { flag: 'drain-timeout', env: 'LB_DRAIN_TIMEOUT', default: '10000', help: 'ms in-flight requests may take to finish on a leaving replica' },
   { flag: 'upstream-timeout', env: 'LB_UPSTREAM_TIMEOUT', default: '30000', help: 'ms a replica may take to start answering (then 504)' },
+  { flag: 'fast-front', env: 'LB_FAST_FRONT', default: 'true', boolean: true, help: 'read and answer plain GET/HEAD proxy requests on the raw socket, everything else through node:http (--fast-front=false: all through node:http)' },
   { flag: 'max-body', env: 'LB_MAX_BODY', default: '65536', help: 'largest admin request body in bytes (then 413)' },
   { flag: 'tcp-port', env: 'LB_TCP_PORT', help: 'also proxy raw TCP (L4 mode) on this port, 0: any free port (default: no TCP listener)' },
   { flag: 'tcp-key', env: 'LB_TCP_KEY', default: 'ip', help: 'TCP connection key: ip (client address) or ip-port (client address and port)' },
@@ -238,6 +241,7 @@ export function buildConfig(values: Readonly<Record<string, string>>): Config {
     upstreamTimeoutMs: integer('upstream-timeout', get('upstream-timeout'), 1, 3_600_000),
     maxBodyBytes: integer('max-body', get('max-body'), 16, 64 * 1024 * 1024),
     quiet: boolean('quiet', get('quiet')),
+    fastFront: boolean('fast-front', get('fast-front')),
     tcpPort: values['tcp-port'] === undefined ? undefined : integer('tcp-port', get('tcp-port'), 0, 65535),
     tcpKey: oneOf('tcp-key', get('tcp-key'), ['ip', 'ip-port'] as const),
     tcpConnectTimeoutMs: integer('tcp-connect-timeout', get('tcp-connect-timeout'), 1, 600_000),

@@ -3,7 +3,7 @@
  * A key becomes a request id, a non-negative safe integer the ring maps to a slot:
  * a decimal integer key is used as is (SPEC 3), any other string goes through FNV-1a.
  */
-import type { IncomingMessage } from 'node:http'
+import type { IncomingHttpHeaders } from 'node:http'
 import { fnv1a32 } from './ring/mix.js'
 
 export type KeySource =
@@ -57,8 +57,15 @@ export function randomRequestId(): number {
   return 100000 + Math.floor(Math.random() * 900000)
 }
 
+/** What a key is read from: node:http's IncomingMessage, or the fast front's request. */
+export interface KeyedRequest {
+  readonly url?: string | undefined
+  readonly headers: IncomingHttpHeaders
+  readonly socket: { readonly remoteAddress?: string | undefined }
+}
+
 /** Builds the per-request key function once, so the hot path does no branching on config. */
-export function keyExtractor(source: KeySource, slots: number): (req: IncomingMessage) => number {
+export function keyExtractor(source: KeySource, slots: number): (req: KeyedRequest) => number {
   switch (source.kind) {
     case 'random':
       return randomRequestId

@@ -43,6 +43,13 @@ export function parseMembershipRequest(body: unknown, allowWeights = false): Mem
   return { n, hostnames: (hostnames as string[] | undefined | null) ?? [], weights: (weights as number[] | undefined | null) ?? [] }
 }
 
+/** The admin API's paths: requests for anything else go to the replicas. */
+const ADMIN_PATHS: ReadonlySet<string> = new Set(['/rep', '/add', '/rm'])
+
+export function isAdminPath(path: string): boolean {
+  return ADMIN_PATHS.has(path)
+}
+
 export function createAdmin(balancer: Balancer, maxBodyBytes: number): (req: IncomingMessage, res: ServerResponse, path: string) => boolean {
   const routes = new Map<string, Route>([
     ['/rep', { methods: ['GET', 'HEAD'], handle: async (_req, res) => sendSuccess(res, balancer.membership()) }],
@@ -67,6 +74,9 @@ export function createAdmin(balancer: Balancer, maxBodyBytes: number): (req: Inc
       },
     ],
   ])
+
+  // The fast front hands exactly these paths to node:http (isAdminPath); keep them one list.
+  if (routes.size !== ADMIN_PATHS.size || [...routes.keys()].some((p) => !ADMIN_PATHS.has(p))) throw new Error('admin routes and ADMIN_PATHS differ')
 
   /** Handles the request and returns true if `path` is an admin route; false leaves it to the proxy. */
   return (req, res, path) => {

@@ -3,7 +3,21 @@
  * connection; the replica learns who the client was from X-Forwarded-*. Works on raw header
  * arrays ([name, value, name, value, ...]) so case and repeated headers survive the trip.
  */
-import type { IncomingMessage } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
+
+/**
+ * What forwarding needs of a client request. node:http's IncomingMessage is one; the fast
+ * front (src/front/request.ts) builds a lighter one for plain GET and HEAD requests.
+ */
+export interface ProxiedRequest {
+  readonly method?: string | undefined
+  readonly url?: string | undefined
+  /** [name, value, name, value, ...] as received. */
+  readonly rawHeaders: string[]
+  /** Lower-case names; only `host` and the `--key` header or cookie are read. */
+  readonly headers: IncomingHttpHeaders
+  readonly socket: { readonly remoteAddress?: string | undefined }
+}
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -48,7 +62,7 @@ export function endToEnd(raw: readonly string[]): string[] {
  * X-Forwarded-For, and X-Forwarded-Proto / -Host set unless an earlier proxy already set them.
  * The Host header is kept as the client sent it.
  */
-export function upstreamRequestHeaders(req: IncomingMessage): string[] {
+export function upstreamRequestHeaders(req: ProxiedRequest): string[] {
   const out = endToEnd(req.rawHeaders)
   const client = req.socket.remoteAddress ?? ''
   let lastFor = -1
