@@ -18,7 +18,7 @@ export class FrontConnection implements FastClient {
   /** Bytes read and not yet taken as a request. */
   private pending: Buffer | undefined
   private exchange: FastExchange | undefined
-  /** The client half-closed: no request follows what is pending. */
+  /** The client half-closed (we are closing too). */
   private ended = false
   private running = false
   private gone = false
@@ -133,7 +133,13 @@ export class FrontConnection implements FastClient {
 
   private readonly onEnd = (): void => {
     this.ended = true
-    if (this.exchange === undefined && !this.running) this.next()
+    if (this.exchange === undefined) {
+      this.socket.end()
+      return
+    }
+    // The client half-closed before its answer: as node:http does (httpAllowHalfOpen off),
+    // that aborts the requests not yet answered, and the replica stops working on them.
+    this.destroy()
   }
 
   private readonly onError = (): void => {

@@ -41,6 +41,9 @@ export class FastFront {
   readonly unique: ReadonlySet<string>
   /** Shutting down: answers say `Connection: close`, new connections go to node:http. */
   closing = false
+  /** Requests the front answered itself, and connections it handed to node:http (for tests and stats). */
+  served = 0
+  handedOff = 0
   /** A clock for idle times, read once per answer: Date.now() is cheap enough. */
   now = Date.now()
   private readonly connections = new Set<FrontConnection>()
@@ -79,6 +82,7 @@ export class FastFront {
 
   /** node:http takes over `socket` (its unread bytes already put back). */
   handOff(socket: Socket): void {
+    this.handedOff++
     this.nodeListener.call(this.server, socket)
     socket.resume()
   }
@@ -99,6 +103,7 @@ export class FastFront {
   /** Route a request: key -> first choice -> attempt; the SPEC's 503 when the ring is empty. */
   start(req: FastRequest, conn: FrontConnection): void {
     this.now = Date.now()
+    this.served++
     const id = this.options.keyOf(req)
     const upstream = this.choose(id)
     if (upstream === undefined) {
