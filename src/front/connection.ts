@@ -31,7 +31,7 @@ export class FrontConnection implements FastClient {
     readonly socket: Socket,
     private readonly front: FastFront,
   ) {
-    this.idleSince = front.now
+    this.idleSince = Date.now()
     socket.on('data', this.onData)
     socket.on('end', this.onEnd)
     socket.on('error', this.onError)
@@ -66,7 +66,7 @@ export class FrontConnection implements FastClient {
       this.socket.end()
       return
     }
-    this.idleSince = this.front.now
+    this.idleSince = Date.now()
     if (this.socket.isPaused()) this.socket.resume()
     this.next()
   }

@@ -44,8 +44,6 @@ export class FastFront {
   /** Requests the front answered itself, and connections it handed to node:http (for tests and stats). */
   served = 0
   handedOff = 0
-  /** A clock for idle times, read once per answer: Date.now() is cheap enough. */
-  now = Date.now()
   private readonly connections = new Set<FrontConnection>()
   private readonly nodeListener: ConnectionListener
   private readonly sweeper: NodeJS.Timeout
@@ -102,7 +100,6 @@ export class FastFront {
 
   /** Route a request: key -> first choice -> attempt; the SPEC's 503 when the ring is empty. */
   start(req: FastRequest, conn: FrontConnection): void {
-    this.now = Date.now()
     this.served++
     const id = this.options.keyOf(req)
     const upstream = this.choose(id)
@@ -119,7 +116,7 @@ export class FastFront {
 
   /** Close connections idle for longer than node:http's keepAliveTimeout, as node:http would. */
   private sweep(): void {
-    const now = (this.now = Date.now())
+    const now = Date.now()
     const timeout = this.server.keepAliveTimeout
     if (timeout <= 0) return
     for (const conn of this.connections) if (conn.idle && now - conn.idleSince >= timeout) conn.destroy()

@@ -85,7 +85,8 @@ export function parseFastRequest(buf: Buffer, start: number, socket: Socket, uni
   pos = targetEnd + 11
 
   const rawHeaders: string[] = []
-  const headers: IncomingHttpHeaders = {}
+  // No prototype: a header called `constructor` or `__proto__` is a header like any other.
+  const headers = Object.create(null) as IncomingHttpHeaders
   let close = false
   let hosts = 0
   while (pos < text.length) {
