@@ -6,11 +6,19 @@
  *
  * Closing rules, the same for both ends:
  * - a FIN (`end`) from one end is passed on as a FIN to the other, which may keep sending
- *   (half-close: `allowHalfOpen` on both sockets, `pipe` ends the other side's writable);
+ *   (half-close: `allowHalfOpen` on both sockets; the relay ends the other side's writable);
  * - a socket closes by itself once it has both received and sent its FIN;
  * - an error or reset on one end resets the other (RST, not FIN: the peer must not mistake an
  *   aborted conversation for a complete one);
  * - no byte either way for `idleTimeoutMs` closes both.
+ *
+ * Cost: every relayed request and response goes through here, so per chunk this does no more
+ * than a bare `socket.pipe` both ways:
+ * - no inactivity timer per socket: `socket.setTimeout` re-arms its timer on every read and
+ *   every write; one coarse sweep per `Tunnels` compares each client's byte counters instead
+ *   (see `sweep`);
+ * - a 'data' listener each way does what `pipe` does per chunk (write, pause while the
+ *   destination is full, resume on 'drain', pass the FIN on) and no more.
  */
 import type { Socket } from 'node:net'
 
@@ -21,16 +29,37 @@ export interface TunnelOptions {
   readonly idleTimeoutMs: number
 }
 
+/** What `Tunnels` keeps per admitted client connection. */
+interface Tunnel {
+  /** The replica connection, once spliced. */
+  upstream: Socket | undefined
+  /** The client's bytes read + written when the sweep last saw them change (or at admission). */
+  seen: number
+  /** When that was (performance.now()). */
+  since: number
+}
+
+/** Longest pause between two idle sweeps, whatever the idle timeout. */
+const MAX_SWEEP_MS = 1000
+
 export class Tunnels {
   readonly maxConnections: number
   readonly idleTimeoutMs: number
-  /** Every admitted client socket, with its replica socket once it has one. */
-  private readonly open = new Map<Socket, Socket | undefined>()
+  /**
+   * ms between idle sweeps: an eighth of the idle timeout, at most MAX_SWEEP_MS. A tunnel is
+   * closed between `idleTimeoutMs` and `idleTimeoutMs + 2 * sweepMs` after its last byte
+   * (never before), i.e. at most 25% late, and at most 2 s late for timeouts over 8 s.
+   */
+  readonly sweepMs: number
+  /** Every admitted client socket. */
+  private readonly open = new Map<Socket, Tunnel>()
+  private sweeper: NodeJS.Timeout | undefined
   private refusedCount = 0
 
   constructor(options: TunnelOptions) {
     this.maxConnections = options.maxConnections
     this.idleTimeoutMs = options.idleTimeoutMs
+    this.sweepMs = Math.max(1, Math.min(options.idleTimeoutMs / 8, MAX_SWEEP_MS))
   }
 
   /** Client connections open now (waiting for a replica or spliced to one). */
@@ -45,7 +74,7 @@ export class Tunnels {
 
   /**
    * Take a new client connection into account. False when the maximum is reached: the caller
-   * refuses it. Otherwise it counts until the client socket closes, and the idle timer runs
+   * refuses it. Otherwise it counts until the client socket closes, and its idle time runs
    * from now (waiting for a replica counts as idle too).
    */
   admit(client: Socket): boolean {
@@ -53,22 +82,20 @@ export class Tunnels {
       this.refusedCount++
       return false
     }
-    this.open.set(client, undefined)
+    this.open.set(client, { upstream: undefined, seen: activity(client), since: performance.now() })
+    // The sweep is the only idle rule (e.g. an HTTP server's socket timeout must not apply
+    // to a socket that has become a tunnel).
+    if (client.timeout) client.setTimeout(0)
     client.once('close', () => {
-      const upstream = this.open.get(client)
+      const upstream = this.open.get(client)?.upstream
       this.open.delete(client)
+      if (this.open.size === 0) this.stopSweeping()
       // The client is gone without an orderly close: the replica side must not linger.
       if (upstream && !upstream.destroyed && !upstream.writableEnded) reset(upstream)
     })
-    if (this.idleTimeoutMs > 0) {
-      // Every byte of the tunnel passes through the client socket (read from it or written
-      // to it), so its inactivity timer alone measures idleness in both directions.
-      client.setTimeout(this.idleTimeoutMs)
-      client.once('timeout', () => {
-        const upstream = this.open.get(client)
-        client.destroy()
-        upstream?.destroy()
-      })
+    if (this.idleTimeoutMs > 0 && this.sweeper === undefined) {
+      this.sweeper = setInterval(() => this.sweep(), this.sweepMs)
+      this.sweeper.unref()
     }
     return true
   }
@@ -79,11 +106,12 @@ export class Tunnels {
    * that must go first.
    */
   splice(client: Socket, upstream: Socket, clientHead?: Buffer, upstreamHead?: Buffer): void {
-    if (!this.open.has(client) || client.destroyed) {
+    const tunnel = this.open.get(client)
+    if (tunnel === undefined || client.destroyed) {
       upstream.destroy()
       return
     }
-    this.open.set(client, upstream)
+    tunnel.upstream = upstream
     client.on('error', () => reset(upstream))
     upstream.on('error', () => reset(client))
     upstream.once('close', (hadError) => {
@@ -94,8 +122,8 @@ export class Tunnels {
     upstream.setNoDelay(true)
     if (upstreamHead !== undefined && upstreamHead.length > 0) client.write(upstreamHead)
     if (clientHead !== undefined && clientHead.length > 0) upstream.write(clientHead)
-    client.pipe(upstream)
-    upstream.pipe(client)
+    relay(client, upstream)
+    relay(upstream, client)
     client.resume()
     upstream.resume()
   }
@@ -107,17 +135,70 @@ export class Tunnels {
    */
   buffered(): number {
     let n = 0
-    for (const [client, upstream] of this.open) n += client.writableLength + (upstream?.writableLength ?? 0)
+    for (const [client, { upstream }] of this.open) n += client.writableLength + (upstream?.writableLength ?? 0)
     return n
   }
 
   /** Shutdown: close every client connection and its replica connection now. */
   closeAll(): void {
-    for (const [client, upstream] of this.open) {
+    for (const [client, { upstream }] of this.open) {
       client.destroy()
       upstream?.destroy()
     }
   }
+
+  /**
+   * Close the tunnels that moved no byte since a sweep at least `idleTimeoutMs` ago. Every
+   * byte of a tunnel passes through its client socket (read from it or written to it), so
+   * the client's counters alone show activity in both directions; a change is only noticed
+   * at the next sweep, hence the up to two sweep periods of lateness. This costs one pass
+   * over the open tunnels per sweep period instead of a timer re-armed on every read and
+   * write of every socket.
+   */
+  private sweep(): void {
+    const now = performance.now()
+    for (const [client, tunnel] of this.open) {
+      const seen = activity(client)
+      if (seen !== tunnel.seen) {
+        tunnel.seen = seen
+        tunnel.since = now
+      } else if (now - tunnel.since >= this.idleTimeoutMs) {
+        client.destroy()
+        tunnel.upstream?.destroy()
+      }
+    }
+  }
+
+  private stopSweeping(): void {
+    clearInterval(this.sweeper)
+    this.sweeper = undefined
+  }
+}
+
+/** Bytes a socket has read plus written so far (never NaN: NaN !== NaN would look like activity forever). */
+function activity(socket: Socket): number {
+  return socket.bytesRead + socket.bytesWritten || 0
+}
+
+/**
+ * One direction of a tunnel over 'data' events: what `from.pipe(to)` does for a socket pair
+ * (write, pause while `to` is full, pass the FIN on), and nothing else.
+ */
+function relay(from: Socket, to: Socket): void {
+  let paused = false
+  from.on('data', (chunk: Buffer) => {
+    if (!to.write(chunk) && !paused) {
+      paused = true
+      from.pause()
+    }
+  })
+  to.on('drain', () => {
+    if (paused) {
+      paused = false
+      from.resume()
+    }
+  })
+  from.once('end', () => to.end())
 }
 
 /**

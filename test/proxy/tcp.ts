@@ -5,11 +5,13 @@
  */
 import t, { type Test } from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
-import { createServer, type AddressInfo } from 'node:net'
+import { once } from 'node:events'
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import type { App } from '../../src/app.js'
 import { requestIdOf } from '../../src/keys.js'
 import { ProcessProvider } from '../../src/replicas/process.js'
 import { loadConfig } from '../../src/config.js'
+import { Tunnels } from '../../src/proxy/tunnel.js'
 import { startApp } from '../../src/app.js'
 import { FixtureProvider, startSocketApp } from '../fixtures/socket-replicas.js'
 import { Conn, open, tcpSocketCount, waitFor, within } from '../fixtures/sockets.js'
@@ -329,4 +331,180 @@ t.test('a TCP port in use: the start fails with the reason and leaves nothing ru
   await t.rejects(startApp(loadConfig(['--port', '0', '--host', '127.0.0.1', '--quiet', '--tcp-port', String(port)]), { provider }), { code: 'EADDRINUSE' })
   t.equal(provider.replicas.size, 0, 'the replicas it started are stopped')
   t.equal(tcpSocketCount(), 0, 'no socket left open')
+})
+
+// ---------------------------------------------------------------------------------------
+// Tunnels on their own: a bare front (no ring, no balancer) that admits each client and
+// splices it to one connection to a test replica, so a test can see both proxy-side sockets.
+
+interface Front {
+  port: number
+  /** Proxy-side sockets of each connection, in arrival order: [client, upstream]. */
+  pairs: Array<[Socket, Socket]>
+}
+
+/** Listen on port 0 and tunnel every connection to `replicaPort`. */
+async function tunnelFront(t: Test, tunnels: Tunnels, replicaPort: number): Promise<Front> {
+  const pairs: Front['pairs'] = []
+  const front = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (client) => {
+    client.on('error', () => {})
+    if (!tunnels.admit(client)) {
+      client.destroy()
+      return
+    }
+    const upstream = connect({ host: '127.0.0.1', port: replicaPort, allowHalfOpen: true })
+    upstream.on('error', () => {})
+    pairs.push([client, upstream])
+    upstream.once('connect', () => tunnels.splice(client, upstream))
+  })
+  await listenLocal(t, front)
+  t.teardown(() => tunnels.closeAll())
+  return { port: (front.address() as AddressInfo).port, pairs }
+}
+
+/** A server on 127.0.0.1 port 0, closed (its sockets destroyed) in teardown. */
+async function listenLocal(t: Test, server: Server): Promise<number> {
+  const sockets = new Set<Socket>()
+  server.on('connection', (s: Socket) => {
+    sockets.add(s)
+    s.once('close', () => sockets.delete(s))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => {
+    for (const s of sockets) s.destroy()
+    return new Promise<void>((resolve) => server.close(() => resolve()))
+  })
+  return (server.address() as AddressInfo).port
+}
+
+/**
+ * Write `data` in chunks of random sizes up to `maxChunk`, one per event-loop turn (so small
+ * chunks arrive, and are read, one by one), waiting whenever `socket` is full; then FIN.
+ */
+async function writeAll(socket: Socket, data: Buffer, maxChunk: number): Promise<void> {
+  for (let off = 0; off < data.length; ) {
+    const n = Math.min(data.length - off, 1 + Math.floor(Math.random() * maxChunk))
+    const ok = socket.write(data.subarray(off, off + n))
+    off += n
+    if (!ok) await once(socket, 'drain')
+    else await new Promise((r) => setImmediate(r))
+  }
+  socket.end()
+}
+
+/** Hash what arrives, reading slowly (a pause after every chunk); resolves at the FIN. */
+function slowRead(socket: Socket): Promise<{ bytes: number; sha256: string }> {
+  const hash = createHash('sha256')
+  let bytes = 0
+  socket.on('data', (chunk: Buffer) => {
+    hash.update(chunk)
+    bytes += chunk.length
+    socket.pause()
+    setTimeout(() => socket.resume(), 1)
+  })
+  socket.resume()
+  return new Promise((resolve, reject) => {
+    socket.once('end', () => resolve({ bytes, sha256: hash.digest('hex') }))
+    socket.once('error', reject)
+  })
+}
+
+const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex')
+
+t.test('16 MB each way to slow readers, behind full sockets, arrive intact', async (t) => {
+  const tunnels = new Tunnels({ maxConnections: 10, idleTimeoutMs: 60_000 })
+  const down = randomBytes(16 * 1024 * 1024)
+  const up = randomBytes(16 * 1024 * 1024)
+  let replicaSide: Socket | undefined
+  const replica = createServer({ allowHalfOpen: true }, (s) => {
+    s.on('error', () => {})
+    s.pause() // reads nothing until the balancer has had to queue bytes for it
+    replicaSide = s
+    void writeAll(s, down, 3000).catch(() => {})
+  })
+  const replicaPort = await listenLocal(t, replica)
+  const front = await tunnelFront(t, tunnels, replicaPort)
+
+  const client = connect({ host: '127.0.0.1', port: front.port, allowHalfOpen: true })
+  client.on('error', () => {})
+  client.pause()
+  await within('connect', 5000, once(client, 'connect'))
+  const sending = writeAll(client, up, 200_000).catch(() => {})
+  // Neither end reads yet: both directions back up into the balancer's sockets, which
+  // must stop reading; then both ends read slowly, so the balancer keeps pausing and
+  // resuming both ways until the FINs.
+  await waitFor('bytes queued in the balancer both ways', () => {
+    const pair = front.pairs[0]
+    return pair !== undefined && pair[0].writableLength > 0 && pair[1].writableLength > 0
+  })
+  t.ok(tunnels.buffered() > 0, `the balancer queued ${tunnels.buffered()} bytes`)
+  const clientGot = slowRead(client)
+  const replicaGot = slowRead(replicaSide!)
+  const [atClient, atReplica] = await within('both transfers', 60_000, Promise.all([clientGot, replicaGot, sending]))
+  t.same(atClient, { bytes: down.length, sha256: sha256(down) }, 'replica -> client: every byte, in order, unchanged')
+  t.same(atReplica, { bytes: up.length, sha256: sha256(up) }, 'client -> replica: every byte, in order, unchanged')
+  if (!client.closed) await within('the client connection to close', 5000, once(client, 'close'))
+  await waitFor('the tunnel to close', () => tunnels.size === 0)
+  await waitFor('no socket left open', () => tcpSocketCount() === 0)
+  t.pass('both FINs went through and everything closed')
+})
+
+t.test('idle sweep: traffic one way only keeps a tunnel open; silence closes it, never early', async (t) => {
+  const idle = 300
+  const tunnels = new Tunnels({ maxConnections: 10, idleTimeoutMs: idle })
+  t.ok(tunnels.sweepMs > 0 && tunnels.sweepMs <= idle / 4, `sweeps every ${tunnels.sweepMs} ms`)
+  const TALK_MS = 1000 // more than three idle periods
+  // The replica talks without listening to a client that says `TALK`, and only listens
+  // otherwise.
+  const replica = createServer({ allowHalfOpen: true }, (s) => {
+    s.on('error', () => {})
+    s.once('end', () => s.end())
+    s.once('data', (first: Buffer) => {
+      s.resume()
+      if (!first.toString().startsWith('TALK')) return
+      const started = Date.now()
+      const ticker = setInterval(() => {
+        if (Date.now() - started >= TALK_MS || s.destroyed) clearInterval(ticker)
+        else s.write('tick')
+      }, 50)
+      s.once('close', () => clearInterval(ticker))
+    })
+  })
+  const front = await tunnelFront(t, tunnels, await listenLocal(t, replica))
+
+  /** A client that records when it last received a byte and when it was closed. */
+  const client = async (): Promise<{ socket: Socket; lastByte: () => number; closedAt: Promise<number> }> => {
+    const socket = connect({ host: '127.0.0.1', port: front.port })
+    socket.on('error', () => {})
+    let last = Date.now()
+    socket.on('data', () => (last = Date.now()))
+    const closedAt = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now())))
+    await within('connect', 5000, once(socket, 'connect'))
+    return { socket, lastByte: () => last, closedAt }
+  }
+
+  const listener = await client() // hears ticks, says nothing after its first message
+  listener.socket.write('TALK')
+  const talker = await client() // talks, hears nothing
+  talker.socket.write('hello')
+  let lastSent = Date.now()
+  const started = Date.now()
+  while (Date.now() - started < TALK_MS) {
+    await new Promise((r) => setTimeout(r, 50))
+    talker.socket.write('tick')
+    lastSent = Date.now()
+  }
+  t.notOk(listener.socket.closed, 'replica -> client traffic alone kept a tunnel open for three idle periods')
+  t.notOk(talker.socket.closed, 'client -> replica traffic alone kept a tunnel open for three idle periods')
+
+  const latest = idle + 2 * tunnels.sweepMs + 300 // the sweep's own lateness, plus slack for a busy machine
+  const [listenerClosed, talkerClosed] = await within('both to be closed once silent', 5000, Promise.all([listener.closedAt, talker.closedAt]))
+  const listenerIdle = listenerClosed - listener.lastByte()
+  const talkerIdle = talkerClosed - lastSent
+  // A few ms of slack below: the timestamps are taken by the test's callbacks, not by the sweep.
+  t.ok(listenerIdle >= idle - 20 && listenerIdle <= latest, `closed ${listenerIdle} ms after the replica's last byte (idle timeout ${idle} ms)`)
+  t.ok(talkerIdle >= idle - 20 && talkerIdle <= latest, `closed ${talkerIdle} ms after the client's last byte (idle timeout ${idle} ms)`)
+  await waitFor('the tunnels to be gone', () => tunnels.size === 0)
+  await waitFor('no socket left open', () => tcpSocketCount() === 0)
+  t.pass('nothing left open')
 })
