@@ -4,8 +4,11 @@
  * (`pauseOnConnect`), so none of its bytes is read until a replica has accepted the
  * connection: a replica that refuses, or does not accept within the connect timeout, is
  * replaced by the next distinct replica clockwise at no risk, because it got nothing.
+ * Replica connections are opened by `Tunnels.connect` rather than `net.connect`: that is
+ * what lets the replica's bytes be read into a reused buffer and written straight to the
+ * client, the cheapest relay node:net offers.
  */
-import { connect, createServer, type Server, type Socket } from 'node:net'
+import { createServer, type Server, type Socket } from 'node:net'
 import type { HashRing } from '../ring/ring.js'
 import { requestIdOf } from '../keys.js'
 import type { Upstream } from './upstream.js'
@@ -80,7 +83,7 @@ class Attempts {
     const { client } = this
     if (client.destroyed) return
     upstream.begin()
-    const socket = connect({ host: upstream.host, port: upstream.port, allowHalfOpen: true })
+    const socket = this.options.tunnels.connect(client, upstream.host, upstream.port)
     let counted = true
     const release = (): void => {
       if (counted) {

@@ -13,14 +13,19 @@
  * - no byte either way for `idleTimeoutMs` closes both.
  *
  * Cost: every relayed request and response goes through here, so per chunk this does no more
- * than a bare `socket.pipe` both ways:
+ * than a bare `socket.pipe` both ways, and less where node:net allows:
  * - no inactivity timer per socket: `socket.setTimeout` re-arms its timer on every read and
  *   every write; one coarse sweep per `Tunnels` compares each client's byte counters instead
  *   (see `sweep`);
- * - a 'data' listener each way does what `pipe` does per chunk (write, pause while the
- *   destination is full, resume on 'drain', pass the FIN on) and no more.
+ * - replica sockets we open ourselves (TCP mode, `Tunnels.connect`) read into a buffer of
+ *   their own (`onread`) that is written straight to the client: no ArrayBuffer allocated
+ *   per read, no readable-stream push and no 'data' event (see `ReplicaReader`);
+ * - the other sockets (accepted clients, and the replica side of upgrades, which node:http
+ *   opens) have no `onread` option: a 'data' listener does what `pipe` does per chunk (write,
+ *   pause while the destination is full, resume on 'drain', pass the FIN on) and no more.
+ * No Node internal (`_handle`, ...) is used.
  */
-import type { Socket } from 'node:net'
+import { connect, type Socket } from 'node:net'
 
 export interface TunnelOptions {
   /** Most client connections open at once (pending and spliced); more are refused. */
@@ -53,6 +58,8 @@ export class Tunnels {
   readonly sweepMs: number
   /** Every admitted client socket. */
   private readonly open = new Map<Socket, Tunnel>()
+  /** Replica sockets opened by `connect`, and what reads them. */
+  private readonly readers = new WeakMap<Socket, ReplicaReader>()
   private sweeper: NodeJS.Timeout | undefined
   private refusedCount = 0
 
@@ -101,6 +108,19 @@ export class Tunnels {
   }
 
   /**
+   * Open a replica connection for an admitted client (TCP mode). Once spliced, what the
+   * replica sends is read into a reused buffer and written to the client (see
+   * `ReplicaReader`); until then it is an ordinary connecting socket.
+   */
+  connect(client: Socket, host: string, port: number): Socket {
+    const reader = new ReplicaReader(client)
+    const socket = connect({ host, port, allowHalfOpen: true, noDelay: true, onread: reader.onread })
+    reader.socket = socket
+    this.readers.set(socket, reader)
+    return socket
+  }
+
+  /**
    * Splice an admitted client to its connected replica socket. `clientHead` and
    * `upstreamHead` are bytes already read from either side (e.g. after an HTTP upgrade)
    * that must go first.
@@ -123,7 +143,9 @@ export class Tunnels {
     if (upstreamHead !== undefined && upstreamHead.length > 0) client.write(upstreamHead)
     if (clientHead !== undefined && clientHead.length > 0) upstream.write(clientHead)
     relay(client, upstream)
-    relay(upstream, client)
+    const reader = this.readers.get(upstream)
+    if (reader === undefined) relay(upstream, client)
+    else reader.start()
     client.resume()
     upstream.resume()
   }
@@ -199,6 +221,74 @@ function relay(from: Socket, to: Socket): void {
     }
   })
   from.once('end', () => to.end())
+}
+
+/** First read buffer of a replica connection: small, as most tunnels idle or talk in short messages. */
+const MIN_READ = 4 * 1024
+/** Largest read buffer (as node:net's own reads): reached by doubling when a read fills it. */
+const MAX_READ = 64 * 1024
+
+/**
+ * The replica -> client direction of a TCP-mode tunnel, as the replica socket's `onread`:
+ * node:net reads into `buf` and calls `read`, which writes the bytes to the client at once.
+ *
+ * `buf` is reused from read to read, which is only safe while no write still points into
+ * it. A write that finds the client's queue empty is handed to the kernel at once; if the
+ * kernel took every byte (the usual case), `buf` is free again, else the pending write keeps
+ * it and the next read gets a new buffer. A write that queues behind earlier bytes gets a
+ * copy of just its bytes. So at most one buffer is ever held by pending writes, and a slow
+ * client costs at most a socket high-water mark plus one read of memory, as with `pipe`.
+ * A full client stops the reading (`read` returns false) until it drains.
+ *
+ * `buf` starts at MIN_READ and doubles up to MAX_READ each time a read fills it: an idle
+ * tunnel holds 4 KiB, a busy one reads as much per call as node:net would.
+ */
+class ReplicaReader {
+  /** The replica socket (set right after it is created). */
+  socket!: Socket
+  private buf = Buffer.allocUnsafeSlow(MIN_READ)
+  private paused = false
+  private started = false
+  /** For `net.connect({ onread })`. */
+  readonly onread = {
+    buffer: (): Buffer => this.buf,
+    callback: (n: number): boolean => this.read(n),
+  }
+
+  constructor(private readonly client: Socket) {}
+
+  /** Spliced: pass the replica's FIN on, resume reading whenever the client has drained. */
+  start(): void {
+    if (this.started) return
+    this.started = true
+    const { client } = this
+    this.socket.once('end', () => client.end())
+    client.on('drain', () => {
+      if (this.paused) {
+        this.paused = false
+        this.socket.resume()
+      }
+    })
+  }
+
+  private read(n: number): boolean {
+    const { client } = this
+    const buf = this.buf
+    const full = n === buf.length
+    let ok: boolean
+    let replace = full && buf.length < MAX_READ
+    if (client.writableLength === 0) {
+      ok = client.write(full ? buf : buf.subarray(0, n))
+      // Still queued (partly): the pending write points into `buf`, which must not be reused.
+      if (client.writableLength > 0) replace = true
+    } else {
+      ok = client.write(Buffer.from(buf.subarray(0, n)))
+    }
+    if (replace) this.buf = Buffer.allocUnsafeSlow(full ? Math.min(buf.length * 2, MAX_READ) : buf.length)
+    if (ok) return true
+    this.paused = true
+    return false
+  }
 }
 
 /**

@@ -343,8 +343,12 @@ interface Front {
   pairs: Array<[Socket, Socket]>
 }
 
-/** Listen on port 0 and tunnel every connection to `replicaPort`. */
-async function tunnelFront(t: Test, tunnels: Tunnels, replicaPort: number): Promise<Front> {
+/**
+ * Listen on port 0 and tunnel every connection to `replicaPort`. The replica connection is
+ * opened by `tunnels.connect` (TCP mode: the replica is read into a reused buffer), or with
+ * `plain` by net.connect (as for upgrades: the 'data' relay both ways).
+ */
+async function tunnelFront(t: Test, tunnels: Tunnels, replicaPort: number, plain: boolean): Promise<Front> {
   const pairs: Front['pairs'] = []
   const front = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (client) => {
     client.on('error', () => {})
@@ -352,7 +356,7 @@ async function tunnelFront(t: Test, tunnels: Tunnels, replicaPort: number): Prom
       client.destroy()
       return
     }
-    const upstream = connect({ host: '127.0.0.1', port: replicaPort, allowHalfOpen: true })
+    const upstream = plain ? connect({ host: '127.0.0.1', port: replicaPort, allowHalfOpen: true }) : tunnels.connect(client, '127.0.0.1', replicaPort)
     upstream.on('error', () => {})
     pairs.push([client, upstream])
     upstream.once('connect', () => tunnels.splice(client, upstream))
@@ -411,42 +415,87 @@ function slowRead(socket: Socket): Promise<{ bytes: number; sha256: string }> {
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex')
 
-t.test('16 MB each way to slow readers, behind full sockets, arrive intact', async (t) => {
+for (const plain of [false, true]) {
+  const reader = plain ? "the 'data' relay (as for upgrades)" : 'the TCP-mode reader (onread)'
+  t.test(`${reader}: 16 MB each way to slow readers, behind full sockets, arrive intact`, async (t) => {
+    const tunnels = new Tunnels({ maxConnections: 10, idleTimeoutMs: 60_000 })
+    const down = randomBytes(16 * 1024 * 1024)
+    const up = randomBytes(16 * 1024 * 1024)
+    let replicaSide: Socket | undefined
+    const replica = createServer({ allowHalfOpen: true }, (s) => {
+      s.on('error', () => {})
+      s.pause() // reads nothing until the balancer has had to queue bytes for it
+      replicaSide = s
+      void writeAll(s, down, 3000).catch(() => {})
+    })
+    const replicaPort = await listenLocal(t, replica)
+    const front = await tunnelFront(t, tunnels, replicaPort, plain)
+
+    const client = connect({ host: '127.0.0.1', port: front.port, allowHalfOpen: true })
+    client.on('error', () => {})
+    client.pause()
+    await within('connect', 5000, once(client, 'connect'))
+    const sending = writeAll(client, up, 200_000).catch(() => {})
+    // Neither end reads yet: both directions back up into the balancer's sockets, which
+    // must stop reading; then both ends read slowly, so the balancer keeps pausing and
+    // resuming both ways until the FINs.
+    await waitFor('bytes queued in the balancer both ways', () => {
+      const pair = front.pairs[0]
+      return pair !== undefined && pair[0].writableLength > 0 && pair[1].writableLength > 0
+    })
+    t.ok(tunnels.buffered() > 0, `the balancer queued ${tunnels.buffered()} bytes`)
+    const clientGot = slowRead(client)
+    const replicaGot = slowRead(replicaSide!)
+    const [atClient, atReplica] = await within('both transfers', 60_000, Promise.all([clientGot, replicaGot, sending]))
+    t.same(atClient, { bytes: down.length, sha256: sha256(down) }, 'replica -> client: every byte, in order, unchanged')
+    t.same(atReplica, { bytes: up.length, sha256: sha256(up) }, 'client -> replica: every byte, in order, unchanged')
+    if (!client.closed) await within('the client connection to close', 5000, once(client, 'close'))
+    await waitFor('the tunnel to close', () => tunnels.size === 0)
+    await waitFor('no socket left open', () => tcpSocketCount() === 0)
+    t.pass('both FINs went through and everything closed')
+  })
+}
+
+t.test('the reused read buffer: bytes still queued for a full client are not overwritten by later reads', async (t) => {
   const tunnels = new Tunnels({ maxConnections: 10, idleTimeoutMs: 60_000 })
-  const down = randomBytes(16 * 1024 * 1024)
-  const up = randomBytes(16 * 1024 * 1024)
-  let replicaSide: Socket | undefined
+  const sent = createHash('sha256')
+  let sentBytes = 0
+  let front: Front | undefined
+  // The replica sends small chunks, one per ms, so that the balancer reads each one on its
+  // own, into the same buffer. The client reads nothing: once the kernel's buffers towards
+  // it are full, a chunk is only partly taken by the kernel and its rest stays queued,
+  // pointing into that buffer, while the next chunks are read. The replica stops once the
+  // queue is over a socket high-water mark (the balancer has stopped reading).
   const replica = createServer({ allowHalfOpen: true }, (s) => {
     s.on('error', () => {})
-    s.pause() // reads nothing until the balancer has had to queue bytes for it
-    replicaSide = s
-    void writeAll(s, down, 3000).catch(() => {})
+    s.resume()
+    const ticker = setInterval(() => {
+      const queued = front?.pairs[0]?.[0].writableLength ?? 0
+      if (queued >= 16 * 1024) {
+        clearInterval(ticker)
+        s.end()
+        return
+      }
+      const chunk = randomBytes(1 + Math.floor(Math.random() * 8192))
+      sent.update(chunk)
+      sentBytes += chunk.length
+      s.write(chunk)
+    }, 1)
+    s.once('close', () => clearInterval(ticker))
   })
-  const replicaPort = await listenLocal(t, replica)
-  const front = await tunnelFront(t, tunnels, replicaPort)
-
+  front = await tunnelFront(t, tunnels, await listenLocal(t, replica), false)
   const client = connect({ host: '127.0.0.1', port: front.port, allowHalfOpen: true })
   client.on('error', () => {})
   client.pause()
   await within('connect', 5000, once(client, 'connect'))
-  const sending = writeAll(client, up, 200_000).catch(() => {})
-  // Neither end reads yet: both directions back up into the balancer's sockets, which
-  // must stop reading; then both ends read slowly, so the balancer keeps pausing and
-  // resuming both ways until the FINs.
-  await waitFor('bytes queued in the balancer both ways', () => {
-    const pair = front.pairs[0]
-    return pair !== undefined && pair[0].writableLength > 0 && pair[1].writableLength > 0
-  })
-  t.ok(tunnels.buffered() > 0, `the balancer queued ${tunnels.buffered()} bytes`)
-  const clientGot = slowRead(client)
-  const replicaGot = slowRead(replicaSide!)
-  const [atClient, atReplica] = await within('both transfers', 60_000, Promise.all([clientGot, replicaGot, sending]))
-  t.same(atClient, { bytes: down.length, sha256: sha256(down) }, 'replica -> client: every byte, in order, unchanged')
-  t.same(atReplica, { bytes: up.length, sha256: sha256(up) }, 'client -> replica: every byte, in order, unchanged')
-  if (!client.closed) await within('the client connection to close', 5000, once(client, 'close'))
+  client.end()
+  await waitFor('every buffer up to the client to fill', () => (front?.pairs[0]?.[0].writableLength ?? 0) >= 16 * 1024, 30_000)
+  t.pass(`the client's kernel buffers filled after ${sentBytes} bytes`)
+  const got = await within('the whole transfer', 30_000, slowRead(client))
+  t.same(got, { bytes: sentBytes, sha256: sent.digest('hex') }, 'every byte, in order, unchanged')
   await waitFor('the tunnel to close', () => tunnels.size === 0)
   await waitFor('no socket left open', () => tcpSocketCount() === 0)
-  t.pass('both FINs went through and everything closed')
+  t.pass('nothing left open')
 })
 
 t.test('idle sweep: traffic one way only keeps a tunnel open; silence closes it, never early', async (t) => {
@@ -470,7 +519,7 @@ t.test('idle sweep: traffic one way only keeps a tunnel open; silence closes it,
       s.once('close', () => clearInterval(ticker))
     })
   })
-  const front = await tunnelFront(t, tunnels, await listenLocal(t, replica))
+  const front = await tunnelFront(t, tunnels, await listenLocal(t, replica), false)
 
   /** A client that records when it last received a byte and when it was closed. */
   const client = async (): Promise<{ socket: Socket; lastByte: () => number; closedAt: Promise<number> }> => {
