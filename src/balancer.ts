@@ -283,7 +283,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   }
 
   private join(handle: ReplicaHandle, weight = 1): void {
-    const upstream = new Upstream(handle)
+    const upstream = new Upstream(handle, this.config.upstreamPipeline)
     this.ring.add(handle.name, upstream, weight)
     this.members.set(handle.name, upstream)
     this.weights.set(handle.name, weight)

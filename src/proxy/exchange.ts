@@ -9,7 +9,7 @@
 import { BalancerError } from '../errors.js'
 import type { HashRing } from '../ring/ring.js'
 import type { Upstream } from './upstream.js'
-import { atTurnEnd, batching, type Connection, type ConnectionUser, type TurnEndTask } from './pool.js'
+import { PIPELINE_ABORTED, atTurnEnd, batching, type Connection, type ConnectionUser, type TurnEndTask } from './pool.js'
 import { isIdempotent, upstreamRequestHeaders, type ProxiedRequest } from './forward.js'
 import { CONNECT_ERRORS, CONNECTION_ERRORS, UPSTREAM_TIMEOUT, nextUntried, upstreamError } from './failover.js'
 import { pathOf } from '../keys.js'
@@ -40,6 +40,8 @@ export abstract class Exchange implements ConnectionUser, TurnEndTask {
   private readonly headBase: string
   private readonly idempotent: boolean
   protected readonly isHead: boolean
+  /** A GET or HEAD without a body: may share an upstream connection with others (pool.ts). */
+  private readonly pipelinable: boolean
   /** The replica of the current attempt, while that attempt is open. */
   private upstream: Upstream | undefined
   protected conn: Connection | undefined
@@ -67,6 +69,7 @@ export abstract class Exchange implements ConnectionUser, TurnEndTask {
     this.headBase = requestHead(req, chunked)
     this.idempotent = isIdempotent(req.method)
     this.isHead = req.method === 'HEAD'
+    this.pipelinable = !withBody && (this.isHead || req.method === 'GET')
   }
 
   // The client side, per front.
@@ -94,7 +97,7 @@ export abstract class Exchange implements ConnectionUser, TurnEndTask {
     upstream.begin()
     // HTTP/1.0 clients may omit Host; HTTP/1.1 requires one on our side.
     const head = this.req.headers.host === undefined ? `${this.headBase}Host: ${upstream.host}:${upstream.port}\r\n\r\n` : `${this.headBase}\r\n`
-    upstream.pool.request(this, head, this.isHead, this.options.upstreamTimeoutMs, !this.withBody)
+    upstream.pool.request(this, head, this.isHead, this.options.upstreamTimeoutMs, !this.withBody, this.pipelinable)
   }
 
   /** The attempt is over (answered or failed): the replica's in-flight count drops once. */
@@ -200,7 +203,7 @@ export abstract class Exchange implements ConnectionUser, TurnEndTask {
     this.clientGone = true
     const { upstream, conn } = this
     if (upstream === undefined) return
-    if (conn !== undefined) conn.discard()
+    if (conn !== undefined) conn.discard(this)
     else upstream.pool.cancel(this)
     this.endAttempt()
     this.stopBody()
@@ -219,6 +222,8 @@ export abstract class Exchange implements ConnectionUser, TurnEndTask {
   private retryable(code: string, conn: Connection | undefined): boolean {
     if (this.bodyStarted || code === UPSTREAM_TIMEOUT) return false
     if (CONNECT_ERRORS.has(code) || code === POOL_CLOSED) return true
+    // Pipelined behind an answer that failed: never answered, and only GET/HEAD are pipelined.
+    if (code === PIPELINE_ABORTED) return this.idempotent
     return this.idempotent && (CONNECTION_ERRORS.has(code) || conn?.reused === true)
   }
 }

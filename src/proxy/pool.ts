@@ -8,6 +8,14 @@
  * Bounded: at most `maxSockets` connections per replica (more requests wait in order), at most
  * `maxIdle` kept idle, most recently used first, and idle ones close after `idleTimeoutMs`
  * (before the replica's own keep-alive timeout, so we are the side that closes).
+ *
+ * Pipelining (`pipeline` > 1, `--upstream-pipeline`, off by default): under load, the GET and
+ * HEAD requests for one replica within one event-loop turn share a connection, up to
+ * `pipeline` in flight on it, so they leave in one write and their answers often come back in
+ * one read — fewer system calls for the balancer and the replica alike. The price is HTTP/1.1
+ * pipelining's: a slow answer delays the ones behind it on its connection (until the upstream
+ * timeout, after which those are retried on the next replica), and a replica must handle
+ * pipelined requests correctly (node:http does).
  */
 import { connect, type Socket } from 'node:net'
 import { ResponseParser, type ResponseHandler } from './response-parser.js'
@@ -30,6 +38,8 @@ export interface PoolOptions {
   maxSockets?: number
   maxIdle?: number
   idleTimeoutMs?: number
+  /** Most requests in flight on one connection (1: no pipelining). */
+  pipeline?: number
 }
 
 /**
@@ -47,6 +57,8 @@ export const BATCH_ABOVE = 32
 let busy = 0
 const corked: Socket[] = []
 let flushScheduled = false
+/** Counts the end-of-turn flushes: requests started under the same value share a turn. */
+let turn = 0
 
 /** Many requests in flight: worth holding writes until the end of this event-loop turn. */
 export function batching(): boolean {
@@ -73,6 +85,7 @@ function scheduleFlush(): void {
 
 function flush(): void {
   flushScheduled = false
+  turn++
   if (corked.length > 0) {
     const sockets = corked.splice(0)
     for (const socket of sockets) socket.uncork()
@@ -90,10 +103,35 @@ function errnoError(code: string, message: string): NodeJS.ErrnoException {
   return Object.assign(new Error(message), { code })
 }
 
+/**
+ * The code a pipelined request fails with when the connection ends before its answer for a
+ * reason that is not its own (the answer before it failed, or the replica closed after it).
+ */
+export const PIPELINE_ABORTED = 'ERR_PIPELINE_ABORTED'
+
+/** Stands in for a pipelined request whose client went away: its answer is read and dropped. */
+const DROPPED: ConnectionUser = {
+  onStart() {},
+  onConnected() {},
+  onHead() {},
+  onData() {},
+  onFailure() {},
+}
+
+/** A request written behind the current one on the same connection. */
+interface Queued {
+  user: ConnectionUser
+  isHead: boolean
+}
+
 export class Connection implements ResponseHandler {
   readonly socket: Socket
   private readonly parser: ResponseParser
   private user: ConnectionUser | undefined
+  /** Pipelined requests behind `user`, already written, answered in this order. */
+  private readonly queued: Queued[] = []
+  /** The event-loop turn in which this connection last took a request that may be pipelined. */
+  turn = -1
   /** Requests this connection carried before the current one (0: a fresh connection). */
   uses = 0
   connected = false
@@ -147,6 +185,29 @@ export class Connection implements ResponseHandler {
     if (this.connected) user.onConnected(this)
   }
 
+  /** Requests in flight on this connection. */
+  get depth(): number {
+    return (this.user === undefined ? 0 : 1) + this.queued.length
+  }
+
+  /** May another GET/HEAD be written behind what this connection carries now? */
+  canPipeline(max: number): boolean {
+    return this.user !== undefined && this.requestDone && this.depth < max && !this.socket.destroyed && !this.socket.isPaused()
+  }
+
+  /** Write a bodyless request behind the ones in flight; its answer comes after theirs. */
+  pipeline(user: ConnectionUser, head: string, isHead: boolean): void {
+    this.queued.push({ user, isHead })
+    user.onStart(this)
+    if (++busy > BATCH_ABOVE) {
+      this.socket.cork()
+      corked.push(this.socket)
+      scheduleFlush()
+    }
+    this.socket.write(head, 'latin1')
+    if (this.connected) user.onConnected(this)
+  }
+
   /** The current request is over (answered, failed or abandoned). */
   private detach(): ConnectionUser | undefined {
     const user = this.user
@@ -167,11 +228,25 @@ export class Connection implements ResponseHandler {
     this.requestDone = true
   }
 
-  /** The user gives up on this request (its client went away): close without a word. */
-  discard(): void {
-    this.detach()
-    this.parser.abort()
-    this.socket.destroy()
+  /**
+   * `user` gives up on its request (its client went away): close without a word, unless
+   * pipelined requests share the connection — then its answer is read and dropped.
+   */
+  discard(user: ConnectionUser): void {
+    if (user === this.user) {
+      if (this.queued.length === 0) {
+        this.detach()
+        this.parser.abort()
+        this.socket.destroy()
+        return
+      }
+      this.user = DROPPED
+      // It may have held the replica back for its slow client.
+      if (this.socket.isPaused()) this.socket.resume()
+      return
+    }
+    const q = this.queued.find((e) => e.user === user)
+    if (q !== undefined) q.user = DROPPED
   }
 
   pause(): void {
@@ -195,10 +270,23 @@ export class Connection implements ResponseHandler {
       return
     }
     this.detach()
-    const reusable = this.parser.keepAlive && this.requestDone
+    this.uses++
+    const next = this.queued.shift()
+    if (next !== undefined && this.parser.keepAlive && !this.socket.destroyed) {
+      // The next pipelined answer: the parser goes on with any bytes left in this read.
+      this.user = next.user
+      this.parser.expect(next.isHead)
+      user.onData(chunk, true)
+      return
+    }
+    const reusable = this.parser.keepAlive && this.requestDone && !this.parser.trailing
     user.onData(chunk, true)
-    if (reusable && !this.socket.destroyed) {
-      this.uses++
+    if (next !== undefined) {
+      // The replica closes after this answer: the requests behind it will not be answered.
+      this.queued.unshift(next)
+      this.failQueued(errnoError(PIPELINE_ABORTED, 'the replica closed the connection before answering'))
+      this.socket.destroy()
+    } else if (reusable && !this.socket.destroyed) {
       this.pool.release(this)
     } else {
       this.socket.destroy()
@@ -210,6 +298,16 @@ export class Connection implements ResponseHandler {
     this.parser.abort()
     this.socket.destroy()
     user?.onFailure(err, this)
+    this.failQueued(errnoError(PIPELINE_ABORTED, `the request before it on the connection failed (${err.code ?? err.message})`))
+  }
+
+  /** Pipelined requests that will get no answer on this connection. */
+  private failQueued(err: NodeJS.ErrnoException): void {
+    const queued = this.queued.splice(0)
+    for (const q of queued) {
+      busy--
+      q.user.onFailure(err, this)
+    }
   }
 
   private readonly onConnect = (): void => {
@@ -244,7 +342,7 @@ export class Connection implements ResponseHandler {
   }
 
   private readonly onSocketClose = (): void => {
-    if (this.user !== undefined) this.fail(errnoError('ECONNRESET', 'socket hang up'))
+    if (this.user !== undefined || this.queued.length > 0) this.fail(errnoError('ECONNRESET', 'socket hang up'))
     this.pool.forget(this)
   }
 
@@ -270,6 +368,11 @@ export class ConnectionPool {
   private readonly maxSockets: number
   private readonly maxIdle: number
   private readonly idleTimeoutMs: number
+  private readonly pipelineDepth: number
+  /** Requests written behind another on a shared connection, since the pool began. */
+  pipelined = 0
+  /** The connection that took this turn's last pipelinable request. */
+  private batchConn: Connection | undefined
 
   constructor(
     readonly host: string,
@@ -279,6 +382,7 @@ export class ConnectionPool {
     this.maxSockets = options.maxSockets ?? 512
     this.maxIdle = options.maxIdle ?? 256
     this.idleTimeoutMs = options.idleTimeoutMs ?? 30_000
+    this.pipelineDepth = options.pipeline ?? 1
   }
 
   /** Open connections (idle and busy). */
@@ -293,12 +397,22 @@ export class ConnectionPool {
   /**
    * Send a request head on an idle connection, a new one, or (at the limit) the next one
    * freed. The user hears `onConnected` once the body may follow, then the response.
-   * `bodyless`: no request body follows the head.
+   * `bodyless`: no request body follows the head. `pipelinable`: a GET or HEAD without a body,
+   * which may share a connection with others (when pipelining is on, see the top of this file).
    */
-  request(user: ConnectionUser, head: string, isHead: boolean, timeoutMs: number, bodyless: boolean): void {
+  request(user: ConnectionUser, head: string, isHead: boolean, timeoutMs: number, bodyless: boolean, pipelinable = false): void {
     if (this.closed) {
       queueMicrotask(() => user.onFailure(errnoError('ERR_POOL_CLOSED', 'the replica is leaving'), undefined))
       return
+    }
+    const sharing = pipelinable && this.pipelineDepth > 1 && batching()
+    if (sharing) {
+      const b = this.batchConn
+      if (b !== undefined && b.turn === turn && b.timeoutMs === timeoutMs && b.canPipeline(this.pipelineDepth)) {
+        this.pipelined++
+        b.pipeline(user, head, isHead)
+        return
+      }
     }
     let conn = this.idle.pop()
     if (conn === undefined) {
@@ -310,6 +424,10 @@ export class ConnectionPool {
       this.all.add(conn)
     }
     conn.start(user, head, isHead, timeoutMs, bodyless)
+    if (sharing) {
+      conn.turn = turn
+      this.batchConn = conn
+    }
   }
 
   /** Forget a request still waiting for a connection (its client went away). */
@@ -338,6 +456,7 @@ export class ConnectionPool {
   /** A connection closed: drop it, and let a waiting request open a new one. */
   forget(conn: Connection): void {
     if (!this.all.delete(conn)) return
+    if (this.batchConn === conn) this.batchConn = undefined
     const i = this.idle.lastIndexOf(conn)
     if (i !== -1) this.idle.splice(i, 1)
     const w = this.waiting.shift()

@@ -48,6 +48,8 @@ export class ResponseParser {
   private remaining = 0
   /** The connection may be reused once this response is done. */
   keepAlive = false
+  /** Bytes followed the last complete response in the same read (see `complete`). */
+  trailing = false
 
   constructor(private readonly handler: ResponseHandler) {}
 
@@ -57,6 +59,7 @@ export class ResponseParser {
     this.noBody = head
     this.pending = undefined
     this.keepAlive = false
+    this.trailing = false
   }
 
   /** Stop: further input is ignored (the caller is done with this response). */
@@ -182,9 +185,13 @@ export class ResponseParser {
     return this.state === DONE || this.state === IDLE
   }
 
-  /** The response is complete; bytes after it (`trailing`) that nobody asked for forbid reuse. */
+  /**
+   * The response is complete. `trailing`: more bytes followed it in the same read — the next
+   * pipelined response if the handler calls `expect` for one while handling this call (parsing
+   * then goes on), else bytes nobody asked for, which forbid reusing the connection.
+   */
   private complete(chunk: Buffer, trailing: boolean): void {
-    if (trailing) this.keepAlive = false
+    this.trailing = trailing
     this.state = DONE
     this.handler.onData(chunk, true)
   }

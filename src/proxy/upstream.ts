@@ -21,7 +21,8 @@ export class Upstream {
   state: 'up' | 'suspect' | 'dead' = 'up'
   private idleWaiters: Array<() => void> = []
 
-  constructor(handle: ReplicaHandle) {
+  /** @param pipeline most requests in flight on one connection to it (1: no pipelining, pool.ts) */
+  constructor(handle: ReplicaHandle, pipeline = 1) {
     this.name = handle.name
     this.host = handle.host
     this.port = handle.port
@@ -32,6 +33,7 @@ export class Upstream {
       // Idle pooled sockets close after 30 s, before the replica's own 65 s keep-alive
       // timeout, so we do not send on a socket the replica is closing.
       idleTimeoutMs: 30_000,
+      pipeline,
     })
   }
 

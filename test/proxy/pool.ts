@@ -4,49 +4,14 @@
 // a bounded pool, stale keep-alive sockets and a pool closed under load.
 import t, { type Test } from 'tap'
 import { createServer as createHttpServer, request, type IncomingMessage, type Server } from 'node:http'
-import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import { once } from 'node:events'
 import { HashRing } from '../../src/ring/ring.js'
 import { Upstream } from '../../src/proxy/upstream.js'
 import { createProxy } from '../../src/proxy/http.js'
 import { BATCH_ABOVE, ConnectionPool, batching, type ConnectionUser, type Connection } from '../../src/proxy/pool.js'
 import { call, waitFor } from '../fixtures/http.js'
-
-/** A raw replica: `onRequest(socket, head)` is called for every request head it reads. */
-async function rawReplica(t: Test, onRequest: (socket: Socket, head: string, body: Buffer) => void): Promise<{ port: number; connections: () => number }> {
-  let connections = 0
-  const server: NetServer = createNetServer((socket) => {
-    connections++
-    let buf = Buffer.alloc(0)
-    socket.on('data', (d: Buffer) => {
-      buf = Buffer.concat([buf, d])
-      for (;;) {
-        const end = buf.indexOf('\r\n\r\n')
-        if (end === -1) return
-        const head = buf.toString('latin1', 0, end)
-        const m = /content-length: *(\d+)/i.exec(head)
-        const len = m ? Number(m[1]) : 0
-        if (buf.length < end + 4 + len) return
-        const body = buf.subarray(end + 4, end + 4 + len)
-        buf = buf.subarray(end + 4 + len)
-        onRequest(socket, head, body)
-      }
-    })
-    socket.on('error', () => {})
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const sockets = new Set<Socket>()
-  server.on('connection', (s) => {
-    sockets.add(s)
-    s.on('close', () => sockets.delete(s))
-  })
-  t.teardown(() => {
-    for (const s of sockets) s.destroy()
-    return new Promise<void>((r) => server.close(() => r()))
-  })
-  return { port: (server.address() as AddressInfo).port, connections: () => connections }
-}
+import { rawReplica } from '../fixtures/raw-replica.js'
 
 async function front(t: Test, ports: number[], upstreamTimeoutMs = 5000): Promise<{ url: string; ring: HashRing<Upstream>; upstreams: Upstream[]; failures: string[] }> {
   const ring = new HashRing<Upstream>({ slots: 512, vnodes: 9, hash: 'default', probe: 'linear' })

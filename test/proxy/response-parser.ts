@@ -120,7 +120,6 @@ t.test('keep-alive rules', async (t) => {
     ['HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n', false],
     ['HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n', true],
     ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n', false],
-    ['HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nxEXTRA', false],
   ]
   for (const [text, keepAlive] of cases) {
     const { p } = parser()
@@ -128,7 +127,45 @@ t.test('keep-alive rules', async (t) => {
     feed(p, text, Infinity)
     t.ok(p.done, text.split('\r\n').slice(0, 2).join(' | '))
     t.equal(p.keepAlive, keepAlive)
+    t.equal(p.trailing, false)
   }
+  // Bytes after a complete answer: the connection's owner decides (a pipelined answer, or junk).
+  const { p } = parser()
+  p.expect(false)
+  feed(p, 'HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nxEXTRA', Infinity)
+  t.ok(p.done)
+  t.equal(p.trailing, true, 'trailing bytes are reported')
+})
+
+t.test('pipelined answers in one read: expect() during the last body call goes on parsing', async (t) => {
+  const bodies: string[] = []
+  const heads: number[] = []
+  let body = ''
+  const queue = [false, true, false]
+  const p: ResponseParser = new ResponseParser({
+    onHead: (status) => heads.push(status),
+    onData: (chunk, last) => {
+      body += chunk.toString('latin1')
+      if (!last) return
+      bodies.push(body)
+      body = ''
+      const next = queue.shift()
+      if (next !== undefined) p.expect(next)
+    },
+  })
+  p.expect(false)
+  p.execute(
+    Buffer.from(
+      'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nab' +
+        'HTTP/1.1 201 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\ncde\r\n0\r\n\r\n' +
+        'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n' + // the answer to a HEAD: no body
+        'HTTP/1.1 204 No Content\r\n\r\n',
+    ),
+  )
+  t.same(heads, [200, 201, 200, 204])
+  t.same(bodies, ['ab', 'cde', '', ''])
+  t.ok(p.done)
+  t.equal(p.trailing, false)
 })
 
 t.test('obsolete line folding joins the previous value', async (t) => {
