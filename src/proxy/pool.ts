@@ -174,6 +174,11 @@ export class Connection implements ResponseHandler {
       this.timeoutMs = timeoutMs
       this.socket.setTimeout(timeoutMs)
     }
+    this.send(user, head)
+  }
+
+  /** Count the request in flight and write its head (held to the end of the turn under load). */
+  private send(user: ConnectionUser, head: string): void {
     user.onStart(this)
     if (++busy > BATCH_ABOVE) {
       // Held (with any body bytes written before the flush) until the end of this turn.
@@ -198,14 +203,7 @@ export class Connection implements ResponseHandler {
   /** Write a bodyless request behind the ones in flight; its answer comes after theirs. */
   pipeline(user: ConnectionUser, head: string, isHead: boolean): void {
     this.queued.push({ user, isHead })
-    user.onStart(this)
-    if (++busy > BATCH_ABOVE) {
-      this.socket.cork()
-      corked.push(this.socket)
-      scheduleFlush()
-    }
-    this.socket.write(head, 'latin1')
-    if (this.connected) user.onConnected(this)
+    this.send(user, head)
   }
 
   /** The current request is over (answered, failed or abandoned). */

@@ -3,26 +3,16 @@
 // back-pressure. (The forward-path contract itself runs through it in test/proxy/http.ts.)
 import t, { type Test } from 'tap'
 import { createServer, get, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { connect, type AddressInfo, type Socket } from 'node:net'
+import { connect, type Socket } from 'node:net'
 import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 import { HashRing } from '../../src/ring/ring.js'
 import { Upstream } from '../../src/proxy/upstream.js'
 import { createProxy, type ProxyOptions } from '../../src/proxy/http.js'
 import { FastFront } from '../../src/front/front.js'
-import { waitFor } from '../fixtures/http.js'
+import { listen, waitFor } from '../fixtures/http.js'
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void
-
-async function listen(t: Test, server: Server): Promise<number> {
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.teardown(() => {
-    server.closeAllConnections()
-    return new Promise<void>((r) => server.close(() => r()))
-  })
-  return (server.address() as AddressInfo).port
-}
 
 interface Setup {
   port: number

@@ -11,7 +11,7 @@ import { HashRing } from '../../src/ring/ring.js'
 import { Upstream } from '../../src/proxy/upstream.js'
 import { createProxy, type ProxyOptions } from '../../src/proxy/http.js'
 import { FastFront } from '../../src/front/front.js'
-import { call, waitFor } from '../fixtures/http.js'
+import { call, listen, waitFor } from '../fixtures/http.js'
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void
 
@@ -23,16 +23,6 @@ interface Backend {
   seen: IncomingMessage[]
   /** TCP connections accepted. */
   connections: number
-}
-
-async function listen(t: Test, server: Server): Promise<number> {
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.teardown(() => {
-    server.closeAllConnections()
-    return new Promise<void>((r) => server.close(() => r()))
-  })
-  return (server.address() as AddressInfo).port
 }
 
 async function backend(t: Test, name: string, handler?: Handler): Promise<Backend> {
