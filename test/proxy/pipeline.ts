@@ -11,6 +11,7 @@ import { createProxy } from '../../src/proxy/http.js'
 import { BATCH_ABOVE, ConnectionPool, PIPELINE_ABORTED, type Connection, type ConnectionUser } from '../../src/proxy/pool.js'
 import { call, waitFor } from '../fixtures/http.js'
 import { rawReplica } from '../fixtures/raw-replica.js'
+import { startTestApp } from '../fixtures/app.js'
 
 /** What one request saw: its answer's status and body, or its failure code. */
 interface Outcome {
@@ -243,4 +244,19 @@ t.test('a real node:http replica answers pipelined requests in order', async (t)
   t.pass('64 answers in order')
   t.equal(pool.size, 8, '64 requests over 8 connections')
   t.ok(connections >= 8)
+})
+
+t.test('the app gives --upstream-pipeline to every replica it starts', async (t) => {
+  const app = await startTestApp(t, ['--replicas', '2', '--upstream-pipeline', '4'])
+  const agent = new Agent({ keepAlive: true, maxSockets: Infinity })
+  t.teardown(() => agent.destroy())
+  const n = BATCH_ABOVE * 3
+  const burst = (): Promise<number[]> => Promise.all(Array.from({ length: n }, () => call(`${app.url}/home`, 'GET', undefined, {}, agent).then((r) => r.status)))
+  // Bursts from warm keep-alive connections arrive together, as under load; a few suffice.
+  let statuses: number[] = []
+  await waitFor('requests to share replica connections', async () => {
+    statuses = statuses.concat(await burst())
+    return app.balancer.upstreams().reduce((sum, u) => sum + u.pool.pipelined, 0) > 0
+  }, 20_000)
+  t.ok(statuses.every((s) => s === 200), `${statuses.length} answers, all 200`)
 })
