@@ -21,6 +21,7 @@ export class FrontConnection implements FastClient {
   /** The client half-closed (we are closing too). */
   private ended = false
   private running = false
+  /** Handed to node:http, closed, or closing after an answer that said so: read nothing more. */
   private gone = false
   /** Whether the current request allows keep-alive (`Connection: close` says no). */
   private exchangeWantsKeepAlive = true
@@ -62,6 +63,7 @@ export class FrontConnection implements FastClient {
     this.exchange = undefined
     if (!keepAlive) {
       // The head said `Connection: close`: end once the answer is flushed; bytes that follow are dropped.
+      this.gone = true
       this.pending = undefined
       this.socket.end()
       return
@@ -74,6 +76,7 @@ export class FrontConnection implements FastClient {
   // Reading
 
   private readonly onData = (chunk: Buffer): void => {
+    if (this.gone) return
     this.pending = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk])
     if (this.exchange !== undefined) {
       // Pipelined: it waits for the answer in flight; bounded, like node:http does.

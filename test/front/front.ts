@@ -351,3 +351,30 @@ t.test('a slow client holds the replica back (back-pressure), and every byte arr
   t.equal(got.digest('hex'), expected.digest('hex'), 'every byte, in order')
   t.equal(s.fast!.served, 1)
 })
+
+t.test('after an answer that said close, nothing more is read or forwarded', async (t) => {
+  const seen: string[] = []
+  const port = await backend(t, (req, res) => {
+    seen.push(req.url ?? '')
+    res.end('ok')
+  })
+  const s = await setup(t, port, true)
+  // The second request follows the one that asks to close in the same write; the third comes
+  // after the answer, on a connection the client has not closed yet (our side is half-closed).
+  const c = connect({ port: s.port, host: '127.0.0.1', allowHalfOpen: true })
+  t.teardown(() => c.destroy())
+  let text = ''
+  let ended = false
+  c.setEncoding('latin1').on('data', (d: string) => (text += d))
+  c.on('end', () => (ended = true))
+  c.write(REQ('/first', 'Connection: close\r\n') + REQ('/second'))
+  await waitFor('the answer and our FIN', () => ended && splitResponses(text).length === 1, 5000)
+  c.write(REQ('/third'))
+  // Give a wrongly forwarded request every chance to reach the replica: a request on a fresh
+  // connection goes all the way there and back first.
+  const probe = new Raw(t, s.port)
+  probe.send(REQ('/probe'))
+  await probe.responses(1)
+  t.equal(splitResponses(text).length, 1, 'one answer')
+  t.same(seen, ['/first', '/probe'], 'no request after it reached a replica')
+})
