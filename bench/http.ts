@@ -11,9 +11,9 @@
  *   npm run bench -- --help
  */
 import autocannon from 'autocannon'
-import { execFileSync, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
-import { cpus, loadavg, release, totalmem } from 'node:os'
+import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import {
   cpuSeconds,
@@ -27,8 +27,9 @@ import {
   type Managed,
   type Replica,
 } from './procs.js'
-import { median, round } from './stats.js'
+import { median } from './stats.js'
 import { parseRunFlags } from './args.js'
+import { machineInfo, type MachineInfo } from './machine.js'
 
 /** `pipelined`: the balancer again, with `--upstream-pipeline` (off by default, see pool.ts). */
 const TARGETS = ['direct', 'balancer', 'pipelined', 'nginx', 'haproxy'] as const
@@ -300,39 +301,18 @@ function summarise(runs: Run[], o: Options): Row[] {
   return rows
 }
 
-interface Meta {
-  date: string
-  cpu: string
-  cores: number
-  memoryGiB: number
-  kernel: string
-  node: string
+interface Meta extends MachineInfo {
   nginx?: string
   haproxy?: string
-  commit: string
-  loadavgBefore: number[]
   command: string
 }
 
 function machine(o: Options, loadBefore: number[]): Meta {
-  let commit = 'unknown'
-  try {
-    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim()
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'replica'], { cwd: root, encoding: 'utf8' }).trim()
-    if (dirty) commit += ' (src/ with uncommitted changes)'
-  } catch {}
   const args = process.argv.slice(2)
   return {
-    date: new Date().toISOString(),
-    cpu: cpus()[0]?.model ?? 'unknown',
-    cores: cpus().length,
-    memoryGiB: round(totalmem() / 2 ** 30, 1),
-    kernel: release(),
-    node: process.version,
+    ...machineInfo(loadBefore),
     ...(o.targets.includes('nginx') ? { nginx: versionOf('nginx', ['-v']) } : {}),
     ...(o.targets.includes('haproxy') ? { haproxy: versionOf('haproxy', ['-v']) } : {}),
-    commit,
-    loadavgBefore: loadBefore.map((l) => round(l, 2)),
     command: `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`,
   }
 }

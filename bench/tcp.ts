@@ -24,15 +24,16 @@
  * are accepted here and ignored.
  */
 import autocannon from 'autocannon'
-import { execFileSync, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
-import { cpus, loadavg, release, totalmem } from 'node:os'
+import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { freePort, root, startBalancer, startConfiguredProxy, startReplica, stopChild, track, versionOf, which, type BalancerProcess, type Managed } from './procs.js'
 import { median, round } from './stats.js'
 import { parseRunFlags } from './args.js'
+import { machineInfo } from './machine.js'
 
 const TARGETS = ['direct', 'tcp', 'haproxy-tcp', 'pipe', 'http'] as const
 type Target = (typeof TARGETS)[number]
@@ -154,17 +155,6 @@ interface Row {
   errors: number
 }
 
-function commitOf(): string {
-  try {
-    let commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim()
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'replica'], { cwd: root, encoding: 'utf8' }).trim()
-    if (dirty) commit += ' (src/ with uncommitted changes)'
-    return commit
-  } catch {
-    return 'unknown'
-  }
-}
-
 async function main(): Promise<void> {
   const startedAt = Date.now()
   const o = parseOptions(process.argv.slice(2))
@@ -245,15 +235,8 @@ async function main(): Promise<void> {
   const goal = goalRow ? { measured: true, ofDirect: goalRow.ofDirect, met: goalRow.ofDirect >= GOAL } : { measured: false, ofDirect: null, met: null }
   const haproxyRow = rows.find((r) => r.target === 'haproxy-tcp' && r.connections === GOAL_CONNECTIONS)
   const meta = {
-    date: new Date().toISOString(),
-    cpu: cpus()[0]?.model ?? 'unknown',
-    cores: cpus().length,
-    memoryGiB: round(totalmem() / 2 ** 30, 1),
-    kernel: release(),
-    node: process.version,
+    ...machineInfo(loadBefore),
     ...(haproxyBin ? { haproxy: versionOf(haproxyBin, ['-v']) } : {}),
-    commit: commitOf(),
-    loadavgBefore: loadBefore.map((l) => round(l, 2)),
     command,
   }
   const goalText = goal.measured
