@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Server as TcpServer } from 'node:net'
 import type { Config } from './config.js'
 import { Balancer } from './balancer.js'
-import { createAdmin, isAdminPath } from './admin/api.js'
+import { createAdmin } from './admin/api.js'
 import { FastFront } from './front/front.js'
 import { createProxy } from './proxy/http.js'
 import { createChooser } from './proxy/bounded.js'
@@ -72,7 +72,7 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
     if (!admin(req, res, pathOf(req.url ?? '/'))) proxy(req, res)
   })
   // Plain GET/HEAD requests are read and answered on the raw socket; the rest go to `server`.
-  const front = config.fastFront ? new FastFront(server, { ...proxyOptions, isAdminPath, keyHeaders: keyHeadersOf(config.key) }) : undefined
+  const front = config.fastFront ? new FastFront(server, { ...proxyOptions, isAdminPath: admin.handles, keyHeaders: keyHeadersOf(config.key) }) : undefined
   // TCP-mode connections and upgraded (WebSocket) requests share one limit and idle timeout.
   const tunnels = new Tunnels({ maxConnections: config.maxConnections, idleTimeoutMs: config.idleTimeoutMs })
   server.on('upgrade', createUpgradeHandler({ ring: balancer.ring, keyOf, upstreamTimeoutMs: config.upstreamTimeoutMs, tunnels, onUpstreamFailure: health.onUpstreamFailure }))

@@ -43,14 +43,14 @@ export function parseMembershipRequest(body: unknown, allowWeights = false): Mem
   return { n, hostnames: (hostnames as string[] | undefined | null) ?? [], weights: (weights as number[] | undefined | null) ?? [] }
 }
 
-/** The admin API's paths: requests for anything else go to the replicas. */
-const ADMIN_PATHS: ReadonlySet<string> = new Set(['/rep', '/add', '/rm'])
-
-export function isAdminPath(path: string): boolean {
-  return ADMIN_PATHS.has(path)
+export interface Admin {
+  /** Handles the request and returns true if `path` is an admin route; false leaves it to the proxy. */
+  (req: IncomingMessage, res: ServerResponse, path: string): boolean
+  /** Is `path` an admin route? (The fast front hands these to node:http.) */
+  handles(path: string): boolean
 }
 
-export function createAdmin(balancer: Balancer, maxBodyBytes: number): (req: IncomingMessage, res: ServerResponse, path: string) => boolean {
+export function createAdmin(balancer: Balancer, maxBodyBytes: number): Admin {
   const routes = new Map<string, Route>([
     ['/rep', { methods: ['GET', 'HEAD'], handle: async (_req, res) => sendSuccess(res, balancer.membership()) }],
     [
@@ -75,11 +75,7 @@ export function createAdmin(balancer: Balancer, maxBodyBytes: number): (req: Inc
     ],
   ])
 
-  // The fast front hands exactly these paths to node:http (isAdminPath); keep them one list.
-  if (routes.size !== ADMIN_PATHS.size || [...routes.keys()].some((p) => !ADMIN_PATHS.has(p))) throw new Error('admin routes and ADMIN_PATHS differ')
-
-  /** Handles the request and returns true if `path` is an admin route; false leaves it to the proxy. */
-  return (req, res, path) => {
+  const handle = (req: IncomingMessage, res: ServerResponse, path: string): boolean => {
     const route = routes.get(path)
     if (route === undefined) return false
     if (!route.methods.includes(req.method ?? '')) {
@@ -99,4 +95,5 @@ export function createAdmin(balancer: Balancer, maxBodyBytes: number): (req: Inc
     })
     return true
   }
+  return Object.assign(handle, { handles: (path: string) => routes.has(path) })
 }

@@ -7,7 +7,9 @@
  * life. That happens only between answers, so node:http never writes into one of ours.
  */
 import type { Socket } from 'node:net'
+import type { BalancerError } from '../errors.js'
 import { parseFastRequest } from './request.js'
+import { errorAnswer } from './response.js'
 import type { FastClient, FastExchange } from './exchange.js'
 import type { FastFront } from './front.js'
 
@@ -52,6 +54,13 @@ export class FrontConnection implements FastClient {
 
   keepAliveSeconds(): number {
     return this.front.keepAliveSeconds()
+  }
+
+  /** Answer the current request with one of the SPEC's errors; that completes it. */
+  answerError(err: BalancerError, isHead: boolean): void {
+    const keepAlive = this.keepAlive()
+    this.socket.write(errorAnswer(err, isHead, keepAlive, this.keepAliveSeconds()), 'latin1')
+    this.finished(keepAlive)
   }
 
   /** The answer to the request just taken is on its way. */

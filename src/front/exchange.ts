@@ -7,7 +7,7 @@ import type { Socket } from 'node:net'
 import type { BalancerError } from '../errors.js'
 import { Exchange, type ExchangeOptions } from '../proxy/exchange.js'
 import { endToEnd } from '../proxy/forward.js'
-import { AS_IS, CHUNKED, clientHead, errorAnswer, type Framing } from './response.js'
+import { AS_IS, CHUNKED, clientHead, type Framing } from './response.js'
 import type { FastRequest } from './request.js'
 
 /** What a fast exchange needs of its client connection (connection.ts). */
@@ -19,6 +19,8 @@ export interface FastClient {
   keepAliveSeconds(): number
   /** The answer is complete (written); `keepAlive` is what the head announced. */
   finished(keepAlive: boolean): void
+  /** Answer with one of the SPEC's errors (nothing was written yet); that completes it. */
+  answerError(err: BalancerError, isHead: boolean): void
 }
 
 const LAST_CHUNK = '0\r\n\r\n'
@@ -86,9 +88,7 @@ export class FastExchange extends Exchange {
   }
 
   protected answerError(err: BalancerError): void {
-    this.keepAlive = this.client.keepAlive()
-    this.client.socket.write(errorAnswer(err, this.isHead, this.keepAlive, this.client.keepAliveSeconds()), 'latin1')
-    this.client.finished(this.keepAlive)
+    this.client.answerError(err, this.isHead)
   }
 
   protected answerAbort(): void {

@@ -15,12 +15,11 @@ import type { Server } from 'node:http'
 import type { Socket } from 'node:net'
 import { BalancerError } from '../errors.js'
 import { pathOf } from '../keys.js'
-import type { ProxyOptions } from '../proxy/http.js'
+import { firstChoice, type ProxyOptions } from '../proxy/http.js'
 import type { Upstream } from '../proxy/upstream.js'
 import { FrontConnection } from './connection.js'
 import { FastExchange } from './exchange.js'
 import type { FastRequest } from './request.js'
-import { errorAnswer } from './response.js'
 
 export interface FastFrontOptions extends ProxyOptions {
   /** Paths node:http must answer (the admin API): their connections are handed over. */
@@ -59,8 +58,7 @@ export class FastFront {
     server.removeListener('connection', this.nodeListener)
     server.on('connection', (socket: Socket) => this.accept(socket))
     this.unique = new Set(options.keyHeaders)
-    const ring = options.ring
-    this.choose = options.choose ?? ((id) => ring.pick(id))
+    this.choose = firstChoice(options)
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS)
     this.sweeper.unref()
   }
@@ -104,9 +102,7 @@ export class FastFront {
     const id = this.options.keyOf(req)
     const upstream = this.choose(id)
     if (upstream === undefined) {
-      const keepAlive = conn.keepAlive()
-      conn.socket.write(errorAnswer(new BalancerError('NO_REPLICAS'), req.method === 'HEAD', keepAlive, this.keepAliveSeconds()), 'latin1')
-      conn.finished(keepAlive)
+      conn.answerError(new BalancerError('NO_REPLICAS'), req.method === 'HEAD')
       return
     }
     const exchange = new FastExchange(req, id, this.options, conn)

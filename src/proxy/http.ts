@@ -24,9 +24,14 @@ export interface ProxyOptions extends ExchangeOptions {
   choose?: (id: number) => Upstream | undefined
 }
 
-export function createProxy(options: ProxyOptions): (req: IncomingMessage, res: ServerResponse) => void {
+/** The replica a request id goes to first: `choose` when given, else the ring's owner. */
+export function firstChoice(options: ProxyOptions): (id: number) => Upstream | undefined {
   const ring = options.ring
-  const choose = options.choose ?? ((id: number) => ring.pick(id))
+  return options.choose ?? ((id) => ring.pick(id))
+}
+
+export function createProxy(options: ProxyOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const choose = firstChoice(options)
   return (req, res) => {
     const id = options.keyOf(req)
     const upstream = choose(id)
