@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto'
 import { projectRoot } from '../src/paths.js'
 import { LABELS } from '../src/replicas/docker.js'
 import { call, waitFor, type Reply } from './fixtures/http.js'
+import { fromDeadRun } from './fixtures/runs.js'
 
 const REQUIRED = process.env.REQUIRE_DOCKER === '1'
 const IMAGES = ['ring-balancer:latest', 'ring-balancer-replica:latest']
@@ -75,18 +76,6 @@ async function removeByLabel(project: (name: string | undefined) => boolean): Pr
   await Promise.all(networks.filter((n) => project(n.Labels?.[PROJECT_LABEL])).map((n) => docker.getNetwork(n.Id).remove().catch(() => undefined)))
 }
 
-/** Made by a run of this file whose process is gone (it crashed before its teardown)? */
-function stale(name: string | undefined): boolean {
-  const m = /^rbcompose-(\d+)-/.exec(name ?? '')
-  if (!m || Number(m[1]) === process.pid) return false
-  try {
-    process.kill(Number(m[1]), 0)
-    return false
-  } catch {
-    return true
-  }
-}
-
 /** Why this file cannot run here, or undefined when it can (with the Compose command). */
 async function unavailable(): Promise<{ reason?: string; compose?: string[] }> {
   try {
@@ -119,7 +108,7 @@ if (reason && REQUIRED) {
   t.plan(0, reason)
 } else {
   t.setTimeout(170_000)
-  await removeByLabel(stale)
+  await removeByLabel((name) => fromDeadRun('rbcompose', name))
 
   const port = Number(process.env.COMPOSE_TEST_PORT ?? (await freeLoopbackPort()))
   const url = `http://127.0.0.1:${port}`

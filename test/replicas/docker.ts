@@ -7,6 +7,7 @@ import Docker from 'dockerode'
 import { containerName, DockerProvider, LABELS, type DockerProviderOptions } from '../../src/replicas/docker.js'
 import { startApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
+import { fromDeadRun } from '../fixtures/runs.js'
 
 const IMAGE = process.env.REPLICA_IMAGE ?? 'ring-balancer-replica:latest'
 const REQUIRED = process.env.REQUIRE_DOCKER === '1'
@@ -38,26 +39,14 @@ async function removeAll(infos: Docker.ContainerInfo[]): Promise<void> {
   await Promise.all(infos.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)))
 }
 
-/** Made by a run of this file whose process is gone (it crashed before its teardown)? */
-function stale(owner: string | undefined): boolean {
-  const m = /^rbtest-(\d+)-/.exec(owner ?? '')
-  if (!m || Number(m[1]) === process.pid) return false
-  try {
-    process.kill(Number(m[1]), 0)
-    return false
-  } catch {
-    return true
-  }
-}
-
 /** Remove the containers and networks earlier runs of this file left when they crashed. */
 async function removeLeftovers(): Promise<void> {
   for (const label of [LABELS.owner, TEST_LABEL]) {
     const all = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [label] }) })
-    await removeAll(all.filter((c) => stale(c.Labels[label])))
+    await removeAll(all.filter((c) => fromDeadRun('rbtest', c.Labels[label])))
   }
   const networks = await docker.listNetworks()
-  await Promise.all(networks.filter((n) => stale(n.Name)).map((n) => docker.getNetwork(n.Id).remove().catch(() => undefined)))
+  await Promise.all(networks.filter((n) => fromDeadRun('rbtest', n.Name)).map((n) => docker.getNetwork(n.Id).remove().catch(() => undefined)))
 }
 
 async function exists(id: string): Promise<boolean> {

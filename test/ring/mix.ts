@@ -1,5 +1,6 @@
 import t from 'tap'
 import { fmix32, fnv1a32, mixId } from '../../src/ring/mix.js'
+import { rng } from '../fixtures/rng.js'
 
 // Reference implementations in BigInt, written from the published algorithms, so the
 // Math.imul/shift versions under test are checked against independent arithmetic.
@@ -17,16 +18,6 @@ function refFnv1a(text: string): number {
   let h = 0x811c9dc5n
   for (const byte of Buffer.from(text, 'utf8')) h = ((h ^ BigInt(byte)) * 0x01000193n) & MASK
   return Number(h)
-}
-
-// Small deterministic PRNG (mulberry32) so failures are reproducible.
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-    x ^= x + Math.imul(x ^ (x >>> 7), 61 | x)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 t.test('fmix32 matches murmur3 test vectors and a BigInt reference', async (t) => {

@@ -3,6 +3,7 @@ import { RingFullError } from '../../src/errors.js'
 import { HashRing, type Probe } from '../../src/ring/ring.js'
 import { customHash, type HashSpec } from '../../src/ring/hashes.js'
 import { fmix32, fnv1a32, mixId } from '../../src/ring/mix.js'
+import { rng } from '../fixtures/rng.js'
 
 // ---- independent oracle ---------------------------------------------------------------
 // A deliberately naive model: BigInt formulas, a Map of occupied slots, and a brute-force
@@ -82,15 +83,6 @@ class Model {
 function owners(ring: HashRing<unknown>): string[] {
   const names = ring.names()
   return Array.from(ring.ownerTable(), (i) => names[i]!)
-}
-
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-    x ^= x + Math.imul(x ^ (x >>> 7), 61 | x)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 // ---- construction ----------------------------------------------------------------------

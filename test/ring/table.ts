@@ -3,19 +3,11 @@ import { RingFullError } from '../../src/errors.js'
 import { HashRing } from '../../src/ring/ring.js'
 import { SlotPermutation, buildTable, memberKey } from '../../src/ring/table.js'
 import { fmix32, fnv1a32, mixId } from '../../src/ring/mix.js'
+import { rng } from '../fixtures/rng.js'
 
 // The `default` preset: a capacity-capped rendezvous table. The issue's two promises are
 // checked here from the owner table alone -- fair shares and moved slots are counted by this
 // file, never taken from the ring's own statistics -- over many random hostname sets.
-
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-    x ^= x + Math.imul(x ^ (x >>> 7), 61 | x)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** A hostname in one of the shapes a balancer sees: `Server 12`, `replica-3f9a2c`, free-form. */
 function randomName(r: () => number): string {
