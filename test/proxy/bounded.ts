@@ -2,13 +2,11 @@
 // in front of real, slow upstream servers with a skewed key stream (one hot key).
 import t, { type Test } from 'tap'
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { once } from 'node:events'
 import { HashRing } from '../../src/ring/ring.js'
 import { Upstream } from '../../src/proxy/upstream.js'
 import { createProxy } from '../../src/proxy/http.js'
 import { createChooser, type Loaded } from '../../src/proxy/bounded.js'
-import { call, waitFor } from '../fixtures/http.js'
+import { call, listen, waitFor } from '../fixtures/http.js'
 
 // ---- the rule, with plain objects as members ---------------------------------------------
 
@@ -143,13 +141,7 @@ async function slowBackend(t: Test, name: string, gate: Promise<void> | undefine
     if (gate) void gate.then(answer)
     else setTimeout(answer, delayMs)
   })
-  b.server.listen(0, '127.0.0.1')
-  await once(b.server, 'listening')
-  t.teardown(() => {
-    b.server.closeAllConnections()
-    return new Promise<void>((r) => b.server.close(() => r()))
-  })
-  b.port = (b.server.address() as AddressInfo).port
+  b.port = await listen(t, b.server)
   return b
 }
 
@@ -162,13 +154,7 @@ async function proxyFor(t: Test, backends: Slow[], factor: number | undefined): 
   }
   const proxy = createProxy({ ring, keyOf: (req) => Number(req.headers['x-key']), upstreamTimeoutMs: 10_000, choose: createChooser(ring, factor) })
   const server = createServer(proxy)
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.teardown(() => {
-    server.closeAllConnections()
-    return new Promise<void>((r) => server.close(() => r()))
-  })
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, ring }
+  return { url: `http://127.0.0.1:${await listen(t, server)}`, ring }
 }
 
 function keyFor(ring: HashRing<Upstream>, name: string, skip = 0): string {

@@ -3,13 +3,12 @@
 // that ends early fails only what it must, in a way the proxy can retry.
 import t, { type Test } from 'tap'
 import { createServer as createHttpServer, Agent, type Server } from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
-import { once } from 'node:events'
+import type { Socket } from 'node:net'
 import { HashRing } from '../../src/ring/ring.js'
 import { Upstream } from '../../src/proxy/upstream.js'
 import { createProxy } from '../../src/proxy/http.js'
 import { BATCH_ABOVE, ConnectionPool, PIPELINE_ABORTED, type Connection, type ConnectionUser } from '../../src/proxy/pool.js'
-import { call, waitFor } from '../fixtures/http.js'
+import { call, listen, waitFor } from '../fixtures/http.js'
 import { rawReplica } from '../fixtures/raw-replica.js'
 import { startTestApp } from '../fixtures/app.js'
 
@@ -186,13 +185,7 @@ t.test('through the proxy: requests behind a slow one are retried on the next re
   let key = 0
   while (ring.pick(key) !== upstreams[0]) key++
   const server: Server = createHttpServer(createProxy({ ring, keyOf: () => key, upstreamTimeoutMs: 500 }))
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.teardown(() => {
-    server.closeAllConnections()
-    return new Promise<void>((r) => server.close(() => r()))
-  })
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const url = `http://127.0.0.1:${await listen(t, server)}`
   const agent = new Agent({ keepAlive: true, maxSockets: Infinity })
   t.teardown(() => agent.destroy())
   // Enough at once for the pool to count as under load; every fourth one never gets an answer,
@@ -220,17 +213,12 @@ t.test('a real node:http replica answers pipelined requests in order', async (t)
     req.resume()
     res.end(`${req.method} ${req.url}`)
   })
-  backend.listen(0, '127.0.0.1')
-  await once(backend, 'listening')
-  t.teardown(() => {
-    backend.closeAllConnections()
-    backend.close()
-  })
+  const backendPort = await listen(t, backend)
   let connections = 0
   backend.on('connection', () => connections++)
-  const pool = usePool(t, (backend.address() as AddressInfo).port, 8)
+  const pool = usePool(t, backendPort, 8)
   // Load from a pool of its own, so that this pool's connections are all pipelined ones.
-  const loadPool = usePool(t, (backend.address() as AddressInfo).port)
+  const loadPool = usePool(t, backendPort)
   for (let i = 0; i <= BATCH_ABOVE; i++) loadPool.request(recorder().user, get(`/load/${i}`), false, 60_000, true, true)
   const reqs = Array.from({ length: 64 }, (_, i) => {
     const rec = recorder()

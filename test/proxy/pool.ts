@@ -4,13 +4,13 @@
 // a bounded pool, stale keep-alive sockets and a pool closed under load.
 import t, { type Test } from 'tap'
 import { createServer as createHttpServer, request, type IncomingMessage, type Server } from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import { once } from 'node:events'
 import { HashRing } from '../../src/ring/ring.js'
 import { Upstream } from '../../src/proxy/upstream.js'
 import { createProxy } from '../../src/proxy/http.js'
 import { BATCH_ABOVE, ConnectionPool, batching, type ConnectionUser, type Connection } from '../../src/proxy/pool.js'
-import { call, waitFor } from '../fixtures/http.js'
+import { call, listen, waitFor } from '../fixtures/http.js'
 import { rawReplica } from '../fixtures/raw-replica.js'
 
 async function front(t: Test, ports: number[], upstreamTimeoutMs = 5000): Promise<{ url: string; ring: HashRing<Upstream>; upstreams: Upstream[]; failures: string[] }> {
@@ -24,13 +24,7 @@ async function front(t: Test, ports: number[], upstreamTimeoutMs = 5000): Promis
   const server: Server = createHttpServer(
     createProxy({ ring, keyOf: (req) => Number(req.headers['x-key'] ?? 0), upstreamTimeoutMs, onUpstreamFailure: (u, err) => failures.push(`${u.name}:${err.code}`) }),
   )
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.teardown(() => {
-    server.closeAllConnections()
-    return new Promise<void>((r) => server.close(() => r()))
-  })
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, ring, upstreams, failures }
+  return { url: `http://127.0.0.1:${await listen(t, server)}`, ring, upstreams, failures }
 }
 
 t.test('a chunked answer is relayed whole and its connection reused', async (t) => {
@@ -74,13 +68,7 @@ t.test('under load (more than BATCH_ABOVE in flight) writes are batched per even
     // Hold answers a little so that many requests are in flight at once.
     setTimeout(() => res.end(`${req.method} ${req.url} ${req.headers['x-n']}`), 30)
   })
-  backend.listen(0, '127.0.0.1')
-  await once(backend, 'listening')
-  t.teardown(() => {
-    backend.closeAllConnections()
-    backend.close()
-  })
-  const f = await front(t, [(backend.address() as AddressInfo).port])
+  const f = await front(t, [await listen(t, backend)])
   const n = BATCH_ABOVE * 4
   let sawBatching = false
   const watch = setInterval(() => (sawBatching ||= batching()), 5)
@@ -166,13 +154,7 @@ t.test('Expect: 100-continue passes through', async (t) => {
     req.setEncoding('utf8').on('data', (c: string) => (body += c))
     req.on('end', () => res.end(`got ${body}`))
   })
-  backend.listen(0, '127.0.0.1')
-  await once(backend, 'listening')
-  t.teardown(() => {
-    backend.closeAllConnections()
-    backend.close()
-  })
-  const f = await front(t, [(backend.address() as AddressInfo).port])
+  const f = await front(t, [await listen(t, backend)])
   const req = request(`${f.url}/upload`, { method: 'PUT', agent: false, headers: { expect: '100-continue', 'content-length': '5' } })
   req.on('continue', () => req.end('hello'))
   const [res] = (await once(req, 'response')) as [IncomingMessage]
