@@ -13,7 +13,7 @@ import { ProcessProvider } from '../../src/replicas/process.js'
 import { loadConfig } from '../../src/config.js'
 import { Tunnels } from '../../src/proxy/tunnel.js'
 import { startApp } from '../../src/app.js'
-import { FixtureProvider, startSocketApp } from '../fixtures/socket-replicas.js'
+import { FixtureProvider, assertSettled, startSocketApp } from '../fixtures/socket-replicas.js'
 import { Conn, open, tcpSocketCount, waitFor, within } from '../fixtures/sockets.js'
 
 const SLOTS = 512
@@ -21,34 +21,6 @@ const SLOTS = 512
 function echoApp(t: Test, argv: string[] = []): Promise<{ app: App; provider: FixtureProvider }> {
   const provider = new FixtureProvider('echo')
   return startSocketApp(t, provider, argv).then((app) => ({ app, provider }))
-}
-
-function frontConnections(app: App): Promise<number> {
-  return new Promise((resolve, reject) => app.tcp!.getConnections((err, n) => (err ? reject(err) : resolve(n))))
-}
-
-/** What must be zero once every client has gone: the balancer's and the replicas' view. */
-async function leftOpen(app: App, provider: FixtureProvider): Promise<Record<string, number>> {
-  // Sockets a health checker keeps to the replicas are not ours to count.
-  let idle = 0
-  for (const r of provider.replicas.values()) idle += r.sockets.size - r.live.size
-  return {
-    tunnels: app.tunnels.size,
-    frontConnections: await frontConnections(app),
-    replicaSessions: provider.liveSessions(),
-    inflight: app.balancer.upstreams().reduce((n, u) => n + u.inflight, 0),
-    straySockets: tcpSocketCount() - idle,
-  }
-}
-
-async function assertSettled(t: Test, app: App, provider: FixtureProvider): Promise<void> {
-  const zero = { tunnels: 0, frontConnections: 0, replicaSessions: 0, inflight: 0, straySockets: 0 }
-  try {
-    await waitFor('every connection to close', async () => JSON.stringify(await leftOpen(app, provider)) === JSON.stringify(zero), 5000)
-  } catch {
-    // fall through: the comparison below shows what is still open
-  }
-  t.same(await leftOpen(app, provider), zero, 'nothing left open (balancer, replicas, sockets)')
 }
 
 t.test('bytes go to the replica the ring picks for address:port, and come back', async (t) => {
@@ -65,7 +37,7 @@ t.test('bytes go to the replica the ring picks for address:port, and come back',
     await c.waitClosed()
     t.ok(c.text.endsWith(`<EOF ${`hello ${i} `.length + 100_000}>`), 'the replica saw every byte and the FIN')
   }
-  await assertSettled(t, app, provider)
+  await assertSettled(t, app, provider, 'tcp')
 })
 
 t.test('default key ip: every connection from one address goes to one replica', async (t) => {
@@ -77,7 +49,7 @@ t.test('default key ip: every connection from one address goes to one replica', 
   t.same(provider.sessionCounts()[expected], 10, `all ten on ${expected}`)
   for (const c of conns) c.socket.end()
   await Promise.all(conns.map((c) => c.waitClosed()))
-  await assertSettled(t, app, provider)
+  await assertSettled(t, app, provider, 'tcp')
 })
 
 t.test('half-close: a FIN goes through and the other direction keeps working', async (t) => {
@@ -104,7 +76,7 @@ t.test('half-close: a FIN goes through and the other direction keeps working', a
   await waitFor('the replica to see our FIN', () => [...provider.replicas.values()].some((r) => r.afterOwnFin.length > 0))
   const replica = [...provider.replicas.values()].find((r) => r.afterOwnFin.length > 0)
   t.same(replica?.afterOwnFin, ['still talking'], 'bytes sent after the replica FIN reached it')
-  await assertSettled(t, app, provider)
+  await assertSettled(t, app, provider, 'tcp')
 })
 
 t.test('back-pressure: a client that does not read stops a fast sender; nothing piles up in the balancer', async (t) => {
@@ -151,7 +123,7 @@ t.test('back-pressure: a client that does not read stops a fast sender; nothing 
   t.equal(got.digest('hex'), sent.digest('hex'), 'in order, unchanged')
   c.socket.end()
   await c.waitClosed()
-  await assertSettled(t, app, provider)
+  await assertSettled(t, app, provider, 'tcp')
 })
 
 t.test('abrupt resets travel as resets, both ways', async (t) => {
@@ -168,7 +140,7 @@ t.test('abrupt resets travel as resets, both ways', async (t) => {
   b.write('RST\n')
   await b.waitClosed()
   t.equal(b.error, 'ECONNRESET', 'replica RST -> client sees ECONNRESET')
-  await assertSettled(t, app, provider)
+  await assertSettled(t, app, provider, 'tcp')
 })
 
 t.test('a replica dying mid-connection: the client is closed, the replica replaced, new connections served', async (t) => {
@@ -184,7 +156,7 @@ t.test('a replica dying mid-connection: the client is closed, the replica replac
   await d.echo('after the replacement')
   d.socket.end()
   await d.waitClosed()
-  await assertSettled(t, app, provider)
+  await assertSettled(t, app, provider, 'tcp')
 })
 
 t.test('a replica that refuses connections: another replica gets the connection, no byte lost', async (t) => {
@@ -204,7 +176,7 @@ t.test('a replica that refuses connections: another replica gets the connection,
   t.notOk(app.balancer.ring.has(dead), `${dead} is out of the ring (suspect, then replaced by the health checker)`)
   c.socket.end()
   await c.waitClosed()
-  await assertSettled(t, app, provider)
+  await assertSettled(t, app, provider, 'tcp')
 })
 
 t.test('no replica accepts: the client is closed without a byte', async (t) => {
@@ -215,7 +187,7 @@ t.test('no replica accepts: the client is closed without a byte', async (t) => {
   d.write('anyone?')
   await d.waitClosed()
   t.equal(d.received, 0, 'closed without an answer')
-  await assertSettled(t, app, provider)
+  await assertSettled(t, app, provider, 'tcp')
 })
 
 t.test('no replicas: connections are closed at once', async (t) => {
@@ -223,7 +195,7 @@ t.test('no replicas: connections are closed at once', async (t) => {
   const c = new Conn(app.tcpPort!)
   await c.waitClosed()
   t.equal(c.received, 0)
-  await assertSettled(t, app, provider)
+  await assertSettled(t, app, provider, 'tcp')
 })
 
 t.test('many concurrent connections spread over the replicas and all close cleanly', async (t) => {
@@ -247,7 +219,7 @@ t.test('many concurrent connections spread over the replicas and all close clean
   const counts = provider.sessionCounts()
   t.equal(Object.values(counts).reduce((a, b) => a + b, 0), n, `all ${n} reached a replica`)
   t.ok(Object.values(counts).every((k) => k > 0), `spread over every replica: ${JSON.stringify(counts)}`)
-  await assertSettled(t, app, provider)
+  await assertSettled(t, app, provider, 'tcp')
 })
 
 t.test('idle timeout: a silent connection is closed, a talking one is not', async (t) => {
@@ -265,7 +237,7 @@ t.test('idle timeout: a silent connection is closed, a talking one is not', asyn
   await talker.echo('still here')
   await talker.waitClosed(3000)
   t.ok(Date.now() - started >= 900 + 250, 'and it closes once it goes quiet')
-  await assertSettled(t, app, provider)
+  await assertSettled(t, app, provider, 'tcp')
 })
 
 t.test('max connections: one more is refused, and a freed place is reused', async (t) => {
@@ -284,7 +256,7 @@ t.test('max connections: one more is refused, and a freed place is reused', asyn
   await again.echo('my turn')
   for (const c of [again, conns[1]!, conns[2]!]) c.socket.end()
   await Promise.all([again, conns[1]!, conns[2]!].map((c) => c.waitClosed()))
-  await assertSettled(t, app, provider)
+  await assertSettled(t, app, provider, 'tcp')
 })
 
 t.test('shutdown closes open connections after the drain timeout', async (t) => {

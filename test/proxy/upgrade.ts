@@ -10,8 +10,8 @@ import type { App } from '../../src/app.js'
 import { requestIdOf } from '../../src/keys.js'
 import { loadConfig } from '../../src/config.js'
 import { startApp } from '../../src/app.js'
-import { FixtureProvider, startSocketApp } from '../fixtures/socket-replicas.js'
-import { Conn, open, tcpSocketCount, waitFor, within } from '../fixtures/sockets.js'
+import { FixtureProvider, assertSettled, startSocketApp } from '../fixtures/socket-replicas.js'
+import { Conn, open, waitFor, within } from '../fixtures/sockets.js'
 import { FrameParser, OP, UpgradeRefused, acceptKey, encodeFrame, upgradeRequestText, wsConnect, type WsClient } from '../fixtures/websocket.js'
 
 const SLOTS = 512
@@ -24,33 +24,6 @@ async function wsApp(t: Test, argv: string[] = []): Promise<{ app: App; provider
 
 function pickFor(app: App, user: string): string {
   return app.balancer.ring.pick(requestIdOf(user, SLOTS))!.name
-}
-
-function httpConnections(app: App): Promise<number> {
-  return new Promise((resolve, reject) => app.server.getConnections((err, n) => (err ? reject(err) : resolve(n))))
-}
-
-async function leftOpen(app: App, provider: FixtureProvider): Promise<Record<string, number>> {
-  // Heartbeat connections from the health checker (a worker thread) are not ours to count.
-  let idle = 0
-  for (const r of provider.replicas.values()) idle += r.sockets.size - r.live.size
-  return {
-    tunnels: app.tunnels.size,
-    httpConnections: await httpConnections(app),
-    replicaSessions: provider.liveSessions(),
-    inflight: app.balancer.upstreams().reduce((n, u) => n + u.inflight, 0),
-    straySockets: tcpSocketCount() - idle,
-  }
-}
-
-async function assertSettled(t: Test, app: App, provider: FixtureProvider): Promise<void> {
-  const zero = { tunnels: 0, httpConnections: 0, replicaSessions: 0, inflight: 0, straySockets: 0 }
-  try {
-    await waitFor('every connection to close', async () => JSON.stringify(await leftOpen(app, provider)) === JSON.stringify(zero), 5000)
-  } catch {
-    // the comparison below shows what is still open
-  }
-  t.same(await leftOpen(app, provider), zero, 'nothing left open (balancer, replicas, sockets)')
 }
 
 async function refusal(promise: Promise<WsClient>): Promise<UpgradeRefused> {
@@ -87,7 +60,7 @@ t.test('a WebSocket goes to the replica the ring picks and talks both ways', asy
     await closeWs(ws)
   }
   t.same(Object.values(provider.sessionCounts()).reduce((a, b) => a + b, 0), 5, 'five sessions, no retries')
-  await assertSettled(t, app, provider)
+  await assertSettled(t, app, provider, 'http')
 })
 
 t.test('bytes that come with the upgrade request and with the 101 are not lost', async (t) => {
@@ -106,7 +79,7 @@ t.test('bytes that come with the upgrade request and with the 101 are not lost',
   t.equal(frames[0]?.payload.toString(), `hello from ${replica}`, 'the greeting the replica sent with its 101 arrives first')
   t.equal(frames[1]?.payload.toString(), 'early bird', 'the frame sent with the request reached the replica and came back')
   c.socket.destroy()
-  await assertSettled(t, app, provider)
+  await assertSettled(t, app, provider, 'http')
 })
 
 t.test('closing either end closes the other', async (t) => {
@@ -136,7 +109,7 @@ t.test('closing either end closes the other', async (t) => {
   resetSocket!.resetAndDestroy()
   await within('the client to close', 5000, c.closedPromise)
   t.pass('replica reset -> client connection closed')
-  await assertSettled(t, app, provider)
+  await assertSettled(t, app, provider, 'http')
 })
 
 t.test('a replica dying mid-tunnel: the client is closed, the replica replaced, new upgrades served', async (t) => {
@@ -150,7 +123,7 @@ t.test('a replica dying mid-tunnel: the client is closed, the replica replaced, 
   const again = await wsConnect(`${app.url}/ws`, { 'x-user': 'alice' })
   t.equal(await again.echo('after'), 'after', `served again, now by ${String(again.headers['x-replica'])}`)
   await closeWs(again)
-  await assertSettled(t, app, provider)
+  await assertSettled(t, app, provider, 'http')
 })
 
 t.test('a non-101 answer is relayed as a normal response', async (t) => {
@@ -163,7 +136,7 @@ t.test('a non-101 answer is relayed as a normal response', async (t) => {
   const missing = await refusal(wsConnect(`${app.url}/nope?x=1`, { 'x-user': 'alice' }))
   t.equal(missing.status, 400, "a replica's 404 becomes the balancer's 400, as for any request")
   t.same(JSON.parse(missing.body), { message: "<Error> '/nope' endpoint does not exist in server replicas", status: 'failure' })
-  await assertSettled(t, app, provider)
+  await assertSettled(t, app, provider, 'http')
 })
 
 t.test('a replica that refuses the connection: the upgrade goes to another replica', async (t) => {
@@ -177,7 +150,7 @@ t.test('a replica that refuses the connection: the upgrade goes to another repli
   t.notOk(app.balancer.ring.has(dead), `${dead} is out of the ring (suspect, then replaced by the health checker)`)
   t.equal(await ws.echo('hello'), 'hello')
   await closeWs(ws)
-  await assertSettled(t, app, provider)
+  await assertSettled(t, app, provider, 'http')
 })
 
 t.test('errors before any 101: no replicas -> 503, no answer in time -> 504', async (t) => {
@@ -185,13 +158,13 @@ t.test('errors before any 101: no replicas -> 503, no answer in time -> 504', as
   const none = await refusal(wsConnect(`${empty.app.url}/ws`))
   t.equal(none.status, 503)
   t.same(JSON.parse(none.body), { message: '<Error> No server replicas available', status: 'failure' })
-  await assertSettled(t, empty.app, empty.provider)
+  await assertSettled(t, empty.app, empty.provider, 'http')
 
   const { app, provider } = await wsApp(t, ['--upstream-timeout', '300'])
   const slow = await refusal(wsConnect(`${app.url}/hang`, { 'x-user': 'alice' }))
   t.equal(slow.status, 504)
   t.match(JSON.parse(slow.body), { message: /did not answer within 300 ms/, status: 'failure' })
-  await assertSettled(t, app, provider)
+  await assertSettled(t, app, provider, 'http')
 })
 
 t.test('idle timeout: a silent tunnel is closed, a talking one is not', async (t) => {
@@ -207,7 +180,7 @@ t.test('idle timeout: a silent tunnel is closed, a talking one is not', async (t
   t.ok(quiet.closed, 'the silent tunnel was closed')
   t.notOk(talker.closed, 'the one that kept talking for three idle periods is open')
   await within('the talker to be closed once silent', 3000, talker.closedPromise)
-  await assertSettled(t, app, provider)
+  await assertSettled(t, app, provider, 'http')
 })
 
 t.test('max connections is shared by TCP connections and tunnels; the extra upgrade gets 503', async (t) => {
@@ -227,7 +200,7 @@ t.test('max connections is shared by TCP connections and tunnels; the extra upgr
   t.equal(await second.echo('in'), 'in', 'a freed place is reused')
   await closeWs(first)
   await closeWs(second)
-  await assertSettled(t, app, provider)
+  await assertSettled(t, app, provider, 'http')
 })
 
 t.test('many concurrent WebSockets', async (t) => {
@@ -238,7 +211,7 @@ t.test('many concurrent WebSockets', async (t) => {
   t.equal(answers.filter((a, i) => a === `message ${i}`).length, n, 'every client got its own message back')
   t.equal(clients.filter((ws, i) => ws.headers['x-replica'] !== pickFor(app, `user-${i}`)).length, 0, "every one on the ring's pick")
   await within('100 closes', 20_000, Promise.all(clients.map(closeWs)))
-  await assertSettled(t, app, provider)
+  await assertSettled(t, app, provider, 'http')
 })
 
 t.test('plain requests on the same port are not affected', async (t) => {
