@@ -65,6 +65,11 @@ interface Scenario {
   slowestMs: number
 }
 
+/** A scenario with nothing measured yet. */
+function scenario(name: string, how: string): Scenario {
+  return { name, how, runs: [], requests: 0, failed: 0, failures: [], slowestMs: 0 }
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 /** Steady bounded load: `concurrency` loops of GET /home over keep-alive, until stop(). */
@@ -199,15 +204,10 @@ async function underLoad(kind: 'kill' | 'freeze', runs: number, o: RecoveryOptio
   const balancer = await start(['--replicas', '3', ...o.args])
   const frozen: number[] = []
   const load = new Load(balancer.url, o.concurrency)
-  const result: Scenario = {
-    name: kind === 'kill' ? 'kill (SIGKILL) under load' : 'freeze (SIGSTOP) under load',
-    how: kind === 'kill' ? 'process exit + proxy (refused/reset)' : 'health checker (timeouts)',
-    runs: [],
-    requests: 0,
-    failed: 0,
-    failures: [],
-    slowestMs: 0,
-  }
+  const result = scenario(
+    kind === 'kill' ? 'kill (SIGKILL) under load' : 'freeze (SIGSTOP) under load',
+    kind === 'kill' ? 'process exit + proxy (refused/reset)' : 'health checker (timeouts)',
+  )
   try {
     await load.more(500)
     for (let r = 0; r < runs; r++) {
@@ -249,15 +249,10 @@ async function checkerAlone(kind: 'kill' | 'freeze', runs: number, o: RecoveryOp
   await provider.init()
   const monitor = new HealthMonitor<ReplicaHandle>(health)
   await monitor.start()
-  const result: Scenario = {
-    name: kind === 'kill' ? 'kill, checker alone' : 'freeze, checker alone',
-    how: kind === 'kill' ? 'health checker (refused probes)' : 'health checker (timeouts)',
-    runs: [],
-    requests: 0,
-    failed: 0,
-    failures: [],
-    slowestMs: 0,
-  }
+  const result = scenario(
+    kind === 'kill' ? 'kill, checker alone' : 'freeze, checker alone',
+    kind === 'kill' ? 'health checker (refused probes)' : 'health checker (timeouts)',
+  )
   try {
     for (let r = 0; r < runs; r++) {
       const handle = await provider.start(`checker-${kind}-${r}`)
