@@ -178,6 +178,18 @@ t.test('a stale keep-alive connection closed by the replica is not used again', 
   t.same(f.failures, [])
 })
 
+t.test('bytes after a complete answer that nobody asked for: that connection is not reused', async (t) => {
+  const r = await rawReplica(t, (socket) => {
+    socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokJUNK')
+  })
+  const f = await front(t, [r.port])
+  for (const path of ['/1', '/2']) {
+    const reply = await call(`${f.url}${path}`)
+    t.same([reply.status, reply.body], [200, 'ok'])
+  }
+  t.equal(r.connections(), 2, 'the second request opened a new connection')
+})
+
 t.test('the pool is bounded: requests beyond maxSockets wait their turn', async (t) => {
   const held: Socket[] = []
   const r = await rawReplica(t, (socket) => {
