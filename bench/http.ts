@@ -31,8 +31,8 @@ import { median } from './stats.js'
 import { parseRunFlags } from './args.js'
 import { machineInfo, type MachineInfo } from './machine.js'
 
-/** `pipelined`: the balancer again, with `--upstream-pipeline` (off by default, see pool.ts). */
-const TARGETS = ['direct', 'balancer', 'pipelined', 'nginx', 'haproxy'] as const
+/** `unpipelined`: the balancer again, with `--upstream-pipeline 1` (no upstream pipelining, see pool.ts). */
+const TARGETS = ['direct', 'balancer', 'unpipelined', 'nginx', 'haproxy'] as const
 type TargetName = (typeof TARGETS)[number]
 
 interface Options {
@@ -47,8 +47,6 @@ interface Options {
   install: boolean
   out: string
   balancerArgs: string[]
-  /** --upstream-pipeline for the `pipelined` target. */
-  pipeline: number
 }
 
 const HELP = `Usage: npm run bench -- [flags]
@@ -57,13 +55,12 @@ const HELP = `Usage: npm run bench -- [flags]
   --warmup S         seconds of warm-up load per target before measuring (default 2)
   --repeats R        repetitions; the table shows medians (default 3, at least 1)
   --connections LIST concurrent connections, comma-separated (default 10,100)
-  --targets LIST     any of direct,balancer,pipelined,nginx,haproxy (default: all that are
-                     installed); pipelined is the balancer with --upstream-pipeline
+  --targets LIST     any of direct,balancer,unpipelined,nginx,haproxy (default: all that are
+                     installed); unpipelined is the balancer with --upstream-pipeline 1
   --replicas N       replicas behind the proxies (default 3)
   --workers N        nginx worker processes / HAProxy threads (default 1, like the balancer)
   --path P           request path (default /home)
   --balancer-args S  extra balancer flags, e.g. "--hash linear"
-  --pipeline N       --upstream-pipeline of the pipelined target (default 8)
   --install          apt-get install -y nginx-light haproxy when missing (needs root)
   --out DIR          where http.json and http.md go (default docs/bench)
   --quick            shorter: --duration 3 --warmup 1 (still 3 repetitions)
@@ -83,7 +80,6 @@ function parseOptions(argv: string[]): Options {
     install: false,
     out: join(root, 'docs', 'bench'),
     balancerArgs: [],
-    pipeline: 8,
   }
   let targetsGiven = false
   parseRunFlags(argv, o, HELP, (flag, value) => {
@@ -106,9 +102,6 @@ function parseOptions(argv: string[]): Options {
         return true
       case '--balancer-args':
         o.balancerArgs = value.text().split(/\s+/).filter(Boolean)
-        return true
-      case '--pipeline':
-        o.pipeline = Math.floor(value.num(2))
         return true
       case '--install':
         o.install = true
@@ -187,7 +180,7 @@ async function main(): Promise<void> {
   const targets = new Map<TargetName, Managed & { url: string }>()
   targets.set('direct', { ...replicas[0]!, url: `http://${replicas[0]!.host}:${replicas[0]!.port}` })
   if (o.targets.includes('balancer')) targets.set('balancer', await startBalancer(replicas, o.balancerArgs))
-  if (o.targets.includes('pipelined')) targets.set('pipelined', await startBalancer(replicas, ['--upstream-pipeline', String(o.pipeline), ...o.balancerArgs]))
+  if (o.targets.includes('unpipelined')) targets.set('unpipelined', await startBalancer(replicas, ['--upstream-pipeline', '1', ...o.balancerArgs]))
   if (o.targets.includes('nginx')) targets.set('nginx', await startNginx(replicas, { workers: o.workers }))
   if (o.targets.includes('haproxy')) targets.set('haproxy', await startHaproxy(replicas, { workers: o.workers }))
   console.log(`replicas: ${replicas.map((r) => `${r.name} :${r.port}`).join(', ')}; direct is ${replicas[0]!.name}`)
@@ -324,7 +317,7 @@ function fmt(n: number): string {
 const LABEL: Record<TargetName, string> = {
   direct: 'replica, direct',
   balancer: '**ring-balancer**',
-  pipelined: '**ring-balancer, --upstream-pipeline**',
+  unpipelined: 'ring-balancer, --upstream-pipeline 1',
   nginx: 'nginx (hash consistent)',
   haproxy: 'HAProxy (hash-type consistent)',
 }
@@ -352,12 +345,12 @@ function markdown(rows: Row[], meta: Meta, o: Options): string {
       'Latency from autocannon (1 ms resolution). req per CPU-s: requests served per second of CPU ' +
       '(user + system, all threads, /proc/PID/stat) used by the proxy process(es) — or by the one replica, for direct.',
   )
-  for (const target of ['balancer', 'pipelined'] as const) {
+  for (const target of ['balancer', 'unpipelined'] as const) {
     const b100 = rows.find((r) => r.target === target && r.connections === 100)
     const b10 = rows.find((r) => r.target === target && r.connections === 10)
     if (!b100 || !b10) continue
     const ok = b100.ratio >= 0.4 && b100.errors === 0 && b10.errors === 0 && b10.p99 < 5
-    const what = target === 'balancer' ? 'balancer (defaults)' : `balancer with --upstream-pipeline ${o.pipeline}`
+    const what = target === 'balancer' ? 'balancer (defaults)' : 'balancer with --upstream-pipeline 1'
     lines.push(
       '',
       `Target (issue 5): ≥ 0.40 × direct at 100 connections with zero errors, p99 < 5 ms at 10 connections — ${what}: ` +

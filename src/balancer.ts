@@ -283,7 +283,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   }
 
   private join(handle: ReplicaHandle, weight = 1): void {
-    const upstream = new Upstream(handle, this.config.upstreamPipeline)
+    const upstream = new Upstream(handle, { pipeline: this.config.upstreamPipeline, stallMs: this.config.pipelineStallMs })
     this.ring.add(handle.name, upstream, weight)
     this.members.set(handle.name, upstream)
     this.weights.set(handle.name, weight)

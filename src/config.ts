@@ -8,6 +8,7 @@ import { MAX_WEIGHT } from './ring/ring.js'
 import { parseKeySource, type KeySource } from './keys.js'
 import { validateHostname } from './names.js'
 import type { TcpKey } from './proxy/tcp.js'
+import { PIPELINE_DEFAULTS, STALL_FACTOR } from './proxy/pool.js'
 
 export type Probe = 'linear' | 'quadratic'
 export type ProviderKind = 'process' | 'docker'
@@ -49,6 +50,8 @@ export interface Config {
   readonly fastFront: boolean
   /** Most GET/HEAD requests in flight on one replica connection (1: no pipelining). */
   readonly upstreamPipeline: number
+  /** ms a pipelined request waits behind others before it is resent alone (0: never). */
+  readonly pipelineStallMs: number
   /** Port of the L4 (TCP mode) listener; undefined: no TCP listener. */
   readonly tcpPort: number | undefined
   readonly tcpKey: TcpKey
@@ -99,7 +102,8 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'start-timeout', env: 'LB_START_TIMEOUT', default: '15000', help: 'ms a new replica has to answer its heartbeat' },
   { flag: 'drain-timeout', env: 'LB_DRAIN_TIMEOUT', default: '10000', help: 'ms in-flight requests may take to finish on a leaving replica' },
   { flag: 'upstream-timeout', env: 'LB_UPSTREAM_TIMEOUT', default: '30000', help: 'ms a replica may take to start answering (then 504)' },
-  { flag: 'upstream-pipeline', env: 'LB_UPSTREAM_PIPELINE', default: '1', help: 'under load, up to this many GET/HEAD requests share one replica connection (HTTP/1.1 pipelining: fewer system calls, but a slow answer delays the ones behind it); 1: off' },
+  { flag: 'upstream-pipeline', env: 'LB_UPSTREAM_PIPELINE', default: '8', help: 'under load, up to this many GET/HEAD requests share one replica connection (HTTP/1.1 pipelining: fewer system calls; see --pipeline-stall); 1: off' },
+  { flag: 'pipeline-stall', env: 'LB_PIPELINE_STALL', default: String(PIPELINE_DEFAULTS.stallMs), help: `ms a pipelined request stuck behind a slow answer waits before it is sent again on a connection of its own (also at least ${STALL_FACTOR}x the replica's typical answer time, and only once the replica answered a later request); that replica then gets no pipelining for ${PIPELINE_DEFAULTS.cooldownMs / 1000} s. 0: wait up to --upstream-timeout` },
   { flag: 'fast-front', env: 'LB_FAST_FRONT', default: 'true', boolean: true, help: 'read and answer plain GET/HEAD proxy requests on the raw socket, everything else through node:http (--fast-front=false: all through node:http)' },
   { flag: 'max-body', env: 'LB_MAX_BODY', default: '65536', help: 'largest admin request body in bytes (then 413)' },
   { flag: 'tcp-port', env: 'LB_TCP_PORT', help: 'also proxy raw TCP (L4 mode) on this port, 0: any free port (default: no TCP listener)' },
@@ -246,6 +250,7 @@ export function buildConfig(values: Readonly<Record<string, string>>): Config {
     quiet: boolean('quiet', get('quiet')),
     fastFront: boolean('fast-front', get('fast-front')),
     upstreamPipeline: integer('upstream-pipeline', get('upstream-pipeline'), 1, 64),
+    pipelineStallMs: integer('pipeline-stall', get('pipeline-stall'), 0, 600_000),
     tcpPort: values['tcp-port'] === undefined ? undefined : integer('tcp-port', get('tcp-port'), 0, 65535),
     tcpKey: oneOf('tcp-key', get('tcp-key'), ['ip', 'ip-port'] as const),
     tcpConnectTimeoutMs: integer('tcp-connect-timeout', get('tcp-connect-timeout'), 1, 600_000),

@@ -9,7 +9,7 @@
 import { BalancerError } from '../errors.js'
 import type { HashRing } from '../ring/ring.js'
 import type { Upstream } from './upstream.js'
-import { PIPELINE_ABORTED, atTurnEnd, batching, type Connection, type ConnectionUser, type TurnEndTask } from './pool.js'
+import { PIPELINE_ABORTED, PIPELINE_STALLED, atTurnEnd, batching, type Connection, type ConnectionUser, type TurnEndTask } from './pool.js'
 import { isIdempotent, upstreamRequestHeaders, type ProxiedRequest } from './forward.js'
 import { CONNECT_ERRORS, CONNECTION_ERRORS, UPSTREAM_TIMEOUT, nextUntried, upstreamError } from './failover.js'
 import { pathOf } from '../keys.js'
@@ -91,13 +91,14 @@ export abstract class Exchange implements ConnectionUser, TurnEndTask {
   /** The attempt ended: stop relaying the request body (read and drop the rest). */
   protected stopBody(): void {}
 
-  send(upstream: Upstream): void {
+  /** @param pipelinable may share a connection (false when resent after a stall) */
+  send(upstream: Upstream, pipelinable = this.pipelinable): void {
     this.upstream = upstream
     this.conn = undefined
     upstream.begin()
     // HTTP/1.0 clients may omit Host; HTTP/1.1 requires one on our side.
     const head = this.req.headers.host === undefined ? `${this.headBase}Host: ${upstream.host}:${upstream.port}\r\n\r\n` : `${this.headBase}\r\n`
-    upstream.pool.request(this, head, this.isHead, this.options.upstreamTimeoutMs, !this.withBody, this.pipelinable)
+    upstream.pool.request(this, head, this.isHead, this.options.upstreamTimeoutMs, !this.withBody, pipelinable)
   }
 
   /** The attempt is over (answered or failed): the replica's in-flight count drops once. */
@@ -172,6 +173,12 @@ export abstract class Exchange implements ConnectionUser, TurnEndTask {
     const upstream = this.endAttempt()
     if (upstream === undefined || this.clientGone) return
     const code = err.code ?? ''
+    if (code === PIPELINE_STALLED) {
+      // Waited too long behind a slow answer on a shared connection (pool.ts): the replica is
+      // fine, so the same one gets it again, on a connection of its own.
+      this.send(upstream, false)
+      return
+    }
     if (CONNECTION_ERRORS.has(code)) this.options.onUpstreamFailure?.(upstream, err)
     if (this.responded) {
       // Headers already went out: all we can honestly do is cut the client's response short.

@@ -9,13 +9,24 @@
  * `maxIdle` kept idle, most recently used first, and idle ones close after `idleTimeoutMs`
  * (before the replica's own keep-alive timeout, so we are the side that closes).
  *
- * Pipelining (`pipeline` > 1, `--upstream-pipeline`, off by default): under load, the GET and
- * HEAD requests for one replica within one event-loop turn share a connection, up to
- * `pipeline` in flight on it, so they leave in one write and their answers often come back in
- * one read — fewer system calls for the balancer and the replica alike. The price is HTTP/1.1
- * pipelining's: a slow answer delays the ones behind it on its connection (until the upstream
- * timeout, after which those are retried on the next replica), and a replica must handle
- * pipelined requests correctly (node:http does).
+ * Pipelining (`pipeline` > 1, `--upstream-pipeline`): under load, the GET and HEAD requests
+ * for one replica within one event-loop turn share a connection, up to `pipeline` in flight on
+ * it, so they leave in one write and their answers often come back in one read — fewer system
+ * calls for the balancer and the replica alike. HTTP/1.1 pipelining's price is that a slow
+ * answer delays the ones behind it, and that a replica must answer pipelined requests
+ * correctly (node:http does). Two rules bound that price:
+ * - Stall rescue: a request stuck behind a slow answer on its connection is sent again on a
+ *   connection of its own (GET and HEAD are safe to repeat, RFC 9110 9.2.1); the late answer,
+ *   when it comes, is read and dropped. Stuck means all of: it has waited `stallMs`, and
+ *   STALL_FACTOR times the replica's typical answer time, and the replica has meanwhile
+ *   answered a request written after it. The last two keep a replica that is slow across
+ *   the board (starting up, overloaded: every answer waits its turn) from being taken for one
+ *   slow answer blocking others; moving requests would then only add work. (Measured at 1,000
+ *   connections: with the fixed bound alone, rescues and back-offs made pipelining slower
+ *   than none.) The rescue starts after a replica's first TYPICAL_AFTER answers.
+ * - Back-off: after a stall, or a replica closing a connection with requests still queued on
+ *   it, that replica gets no pipelined requests for `cooldownMs`. So a replica with slow
+ *   answers, or one that mishandles pipelining, costs at most one such event per cooldown.
  */
 import { connect, type Socket } from 'node:net'
 import { ResponseParser, type ResponseHandler } from './response-parser.js'
@@ -40,7 +51,14 @@ export interface PoolOptions {
   idleTimeoutMs?: number
   /** Most requests in flight on one connection (1: no pipelining). */
   pipeline?: number
+  /** ms a pipelined request may wait behind others before it is sent again alone (0: never). */
+  stallMs?: number
+  /** ms without pipelining after a stall or an aborted pipeline. */
+  cooldownMs?: number
 }
+
+/** Defaults of the stall rescue and back-off (config.ts has the flags). */
+export const PIPELINE_DEFAULTS = { stallMs: 50, cooldownMs: 10_000 } as const
 
 /**
  * Write batching under load. Each write to a replica wakes that replica, and on a machine
@@ -109,6 +127,39 @@ function errnoError(code: string, message: string): NodeJS.ErrnoException {
  */
 export const PIPELINE_ABORTED = 'ERR_PIPELINE_ABORTED'
 
+/**
+ * The code a pipelined request fails with when it waited too long behind answers on its
+ * connection (the stall rescue, see the top of this file): the exchange sends it again at once.
+ */
+export const PIPELINE_STALLED = 'ERR_PIPELINE_STALLED'
+
+/** How often connections with queued requests are checked for stalls. */
+const STALL_CHECK_MS = 10
+/** A stall is at least this many times the replica's typical answer time. */
+export const STALL_FACTOR = 8
+/** Answers a pool must have seen before its typical answer time means anything. */
+export const TYPICAL_AFTER = 16
+/** Connections with pipelined requests queued (a connection leaves when its queue is empty). */
+const watched = new Set<Connection>()
+let stallTimer: NodeJS.Timeout | undefined
+
+function watch(conn: Connection): void {
+  watched.add(conn)
+  if (stallTimer !== undefined) return
+  // One timer for the whole process, running only while something is queued.
+  stallTimer = setInterval(checkStalls, STALL_CHECK_MS)
+  stallTimer.unref()
+}
+
+function checkStalls(): void {
+  const now = Date.now()
+  for (const conn of watched) conn.checkStall(now)
+  if (watched.size === 0 && stallTimer !== undefined) {
+    clearInterval(stallTimer)
+    stallTimer = undefined
+  }
+}
+
 /** Stands in for a pipelined request whose client went away: its answer is read and dropped. */
 const DROPPED: ConnectionUser = {
   onStart() {},
@@ -122,6 +173,9 @@ const DROPPED: ConnectionUser = {
 interface Queued {
   user: ConnectionUser
   isHead: boolean
+  /** When it was written (Date.now()) and its place in the pool's order, for the stall rescue. */
+  since: number
+  seq: number
 }
 
 export class Connection implements ResponseHandler {
@@ -132,6 +186,10 @@ export class Connection implements ResponseHandler {
   private readonly queued: Queued[] = []
   /** The event-loop turn in which this connection last took a request that may be pipelined. */
   turn = -1
+  /** When the request now being answered was written (Date.now()), for the typical answer time. */
+  private sentAt = 0
+  /** Its place in the order the pool wrote requests (ConnectionPool.written). */
+  private sentSeq = 0
   /** Requests this connection carried before the current one (0: a fresh connection). */
   uses = 0
   connected = false
@@ -168,6 +226,8 @@ export class Connection implements ResponseHandler {
   /** Send a request head for `user`; `isHead`: a HEAD request, whose answer has no body. */
   start(user: ConnectionUser, head: string, isHead: boolean, timeoutMs: number, bodyless: boolean): void {
     this.user = user
+    this.sentAt = Date.now()
+    this.sentSeq = ++this.pool.written
     this.requestDone = bodyless
     this.parser.expect(isHead)
     if (timeoutMs !== this.timeoutMs) {
@@ -202,8 +262,33 @@ export class Connection implements ResponseHandler {
 
   /** Write a bodyless request behind the ones in flight; its answer comes after theirs. */
   pipeline(user: ConnectionUser, head: string, isHead: boolean): void {
-    this.queued.push({ user, isHead })
+    this.queued.push({ user, isHead, since: Date.now(), seq: ++this.pool.written })
+    if (this.pool.stallMs > 0) watch(this)
     this.send(user, head)
+  }
+
+  /**
+   * The stall rescue: when the oldest request still waiting in the queue has waited
+   * `stallMs`, every waiting request fails with PIPELINE_STALLED (the exchange sends it again
+   * on a connection of its own) and its answer here will be dropped.
+   */
+  checkStall(now: number): void {
+    const waiting = this.queued.find((q) => q.user !== DROPPED)
+    if (waiting === undefined) {
+      watched.delete(this)
+      return
+    }
+    const limit = this.pool.stallLimit()
+    if (now - waiting.since < limit || this.pool.answeredSeq < waiting.seq) return
+    watched.delete(this)
+    this.pool.backOff()
+    const err = errnoError(PIPELINE_STALLED, `waited over ${Math.round(limit)} ms behind a slower answer on a shared connection`)
+    for (const q of this.queued) {
+      const user = q.user
+      if (user === DROPPED) continue
+      q.user = DROPPED
+      user.onFailure(err, this)
+    }
   }
 
   /** The current request is over (answered, failed or abandoned). */
@@ -269,10 +354,13 @@ export class Connection implements ResponseHandler {
     }
     this.detach()
     this.uses++
+    this.pool.answered(Date.now() - this.sentAt, this.sentSeq)
     const next = this.queued.shift()
     if (next !== undefined && this.parser.keepAlive && !this.socket.destroyed) {
       // The next pipelined answer: the parser goes on with any bytes left in this read.
       this.user = next.user
+      this.sentAt = next.since
+      this.sentSeq = next.seq
       this.parser.expect(next.isHead)
       user.onData(chunk, true)
       return
@@ -281,6 +369,7 @@ export class Connection implements ResponseHandler {
     user.onData(chunk, true)
     if (next !== undefined) {
       // The replica closes after this answer: the requests behind it will not be answered.
+      this.pool.backOff()
       this.queued.unshift(next)
       this.failQueued(errnoError(PIPELINE_ABORTED, 'the replica closed the connection before answering'))
       this.socket.destroy()
@@ -367,8 +456,21 @@ export class ConnectionPool {
   private readonly maxIdle: number
   private readonly idleTimeoutMs: number
   private readonly pipelineDepth: number
+  readonly stallMs: number
+  private readonly cooldownMs: number
+  /** No pipelining until the back-off timer ends (see the top of this file). */
+  private coolingDown: NodeJS.Timeout | undefined
   /** Requests written behind another on a shared connection, since the pool began. */
   pipelined = 0
+  /** Times pipelining to this replica was paused for `cooldownMs`, since the pool began. */
+  backOffs = 0
+  /** Moving average of the time from writing a request to its answer's end, in ms. */
+  typicalMs = 0
+  /** Answers so far (counted up to TYPICAL_AFTER). */
+  private answers = 0
+  /** Requests written, in order; and the latest in that order that has been answered. */
+  written = 0
+  answeredSeq = 0
   /** The connection that took this turn's last pipelinable request. */
   private batchConn: Connection | undefined
 
@@ -381,6 +483,32 @@ export class ConnectionPool {
     this.maxIdle = options.maxIdle ?? 256
     this.idleTimeoutMs = options.idleTimeoutMs ?? 30_000
     this.pipelineDepth = options.pipeline ?? 1
+    this.stallMs = options.stallMs ?? PIPELINE_DEFAULTS.stallMs
+    this.cooldownMs = options.cooldownMs ?? PIPELINE_DEFAULTS.cooldownMs
+  }
+
+  /** The request written `seq`-th was answered `ms` after it was written. */
+  answered(ms: number, seq: number): void {
+    if (this.answers < TYPICAL_AFTER) this.answers++
+    // The first answer sets the average; from then on each moves it by a sixteenth of the difference.
+    this.typicalMs = this.answers === 1 ? ms : this.typicalMs + (ms - this.typicalMs) / 16
+    if (seq > this.answeredSeq) this.answeredSeq = seq
+  }
+
+  /** How long a pipelined request must wait before the stall rescue may move it (the top of this file). */
+  stallLimit(): number {
+    if (this.answers < TYPICAL_AFTER) return Infinity
+    return Math.max(this.stallMs, STALL_FACTOR * this.typicalMs)
+  }
+
+  /** A pipeline stalled or was cut short: no pipelining to this replica for `cooldownMs`. */
+  backOff(): void {
+    if (this.coolingDown !== undefined) return
+    this.backOffs++
+    this.coolingDown = setTimeout(() => {
+      this.coolingDown = undefined
+    }, this.cooldownMs)
+    this.coolingDown.unref()
   }
 
   /** Open connections (idle and busy). */
@@ -403,7 +531,7 @@ export class ConnectionPool {
       queueMicrotask(() => user.onFailure(errnoError('ERR_POOL_CLOSED', 'the replica is leaving'), undefined))
       return
     }
-    const sharing = pipelinable && this.pipelineDepth > 1 && batching()
+    const sharing = pipelinable && this.pipelineDepth > 1 && this.coolingDown === undefined && batching()
     if (sharing) {
       const b = this.batchConn
       if (b !== undefined && b.turn === turn && b.timeoutMs === timeoutMs && b.canPipeline(this.pipelineDepth)) {
@@ -472,5 +600,6 @@ export class ConnectionPool {
     for (const w of waiting) w.user.onFailure(errnoError('ERR_POOL_CLOSED', 'the replica is leaving'), undefined)
     for (const conn of [...this.all]) conn.socket.destroy()
     this.idle.length = 0
+    clearTimeout(this.coolingDown)
   }
 }

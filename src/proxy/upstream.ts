@@ -3,7 +3,7 @@
  * count of requests in flight (for draining and, later, bounded loads). The ring stores these
  * as its member payload, so a lookup hands the proxy the pool directly.
  */
-import { ConnectionPool } from './pool.js'
+import { ConnectionPool, type PoolOptions } from './pool.js'
 import type { ReplicaHandle } from '../replicas/provider.js'
 
 export class Upstream {
@@ -21,8 +21,8 @@ export class Upstream {
   state: 'up' | 'suspect' | 'dead' = 'up'
   private idleWaiters: Array<() => void> = []
 
-  /** @param pipeline most requests in flight on one connection to it (1: no pipelining, pool.ts) */
-  constructor(handle: ReplicaHandle, pipeline = 1) {
+  /** @param pipelining how requests may share a connection to it (default: they never do, pool.ts) */
+  constructor(handle: ReplicaHandle, pipelining: Pick<PoolOptions, 'pipeline' | 'stallMs' | 'cooldownMs'> = {}) {
     this.name = handle.name
     this.host = handle.host
     this.port = handle.port
@@ -33,7 +33,7 @@ export class Upstream {
       // Idle pooled sockets close after 30 s, before the replica's own 65 s keep-alive
       // timeout, so we do not send on a socket the replica is closing.
       idleTimeoutMs: 30_000,
-      pipeline,
+      ...pipelining,
     })
   }
 
