@@ -38,21 +38,30 @@ function connectionTokens(raw: readonly string[]): Set<string> | undefined {
     if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'connection') {
       for (const t of raw[i + 1]!.split(',')) {
         const name = t.trim().toLowerCase()
-        if (name) (tokens ??= new Set()).add(name)
+        // Names in HOP_BY_HOP (`keep-alive`, usually) go anyway.
+        if (name && !HOP_BY_HOP.has(name)) (tokens ??= new Set()).add(name)
       }
     }
   }
   return tokens
 }
 
+/** The lengths of the HOP_BY_HOP names: other names need no lower-casing and lookup. */
+const HOP_BY_HOP_LENGTHS = new Uint8Array(32)
+for (const name of HOP_BY_HOP) HOP_BY_HOP_LENGTHS[name.length] = 1
+
 /** Raw headers without hop-by-hop ones. */
 export function endToEnd(raw: readonly string[]): string[] {
   const extra = connectionTokens(raw)
   const out: string[] = []
   for (let i = 0; i < raw.length; i += 2) {
-    const lower = raw[i]!.toLowerCase()
-    if (HOP_BY_HOP.has(lower) || extra?.has(lower)) continue
-    out.push(raw[i]!, raw[i + 1]!)
+    const name = raw[i]!
+    // Most names (Content-Type, Content-Length, Date, ...) are ruled out by their length alone.
+    if (extra !== undefined || (name.length < 32 && HOP_BY_HOP_LENGTHS[name.length] === 1)) {
+      const lower = name.toLowerCase()
+      if (HOP_BY_HOP.has(lower) || extra?.has(lower)) continue
+    }
+    out.push(name, raw[i + 1]!)
   }
   return out
 }

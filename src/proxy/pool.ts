@@ -64,8 +64,9 @@ export const PIPELINE_DEFAULTS = { stallMs: 50, cooldownMs: 10_000 } as const
  * Write batching under load. Each write to a replica wakes that replica, and on a machine
  * with fewer cores than busy processes the woken process often preempts the balancer at once:
  * about one context switch per request. With many requests in flight, request heads are
- * instead corked and flushed together at the end of the event-loop turn (setImmediate, after
- * every ready socket was read), and the proxy does the same with its small answers (see
+ * instead held and written together at the end of the event-loop turn (setImmediate, after
+ * every ready socket was read), one string per connection, and the proxy does the same with
+ * its small answers (see
  * `batching()` in http.ts): measured at 100 connections, about 10 % more requests per second
  * and less CPU per request. With few in flight it would only serialise work that otherwise
  * overlaps, so below the threshold every write goes out at once.
@@ -73,7 +74,8 @@ export const PIPELINE_DEFAULTS = { stallMs: 50, cooldownMs: 10_000 } as const
 export const BATCH_ABOVE = 32
 /** Requests in flight on all upstream connections of this process. */
 let busy = 0
-const corked: Socket[] = []
+/** Connections holding request heads for the end of this turn (Connection.held). */
+const holding: Connection[] = []
 let flushScheduled = false
 /** Counts the end-of-turn flushes: requests started under the same value share a turn. */
 let turn = 0
@@ -104,15 +106,18 @@ function scheduleFlush(): void {
 function flush(): void {
   flushScheduled = false
   turn++
-  if (corked.length > 0) {
-    const sockets = corked.splice(0)
-    for (const socket of sockets) socket.uncork()
+  if (holding.length > 0) {
+    const conns = holding.splice(0)
+    for (const conn of conns) conn.writeHeld()
   }
   if (deferred.length > 0) {
     const tasks = deferred.splice(0)
     for (const task of tasks) task.runAtTurnEnd()
   }
 }
+
+/** Body bytes up to this size join a held request head (Connection.write). */
+const SMALL_HELD = 16 * 1024
 
 /** Every upstream socket reads into this one buffer; each read is handled (and copied) at once. */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024)
@@ -197,6 +202,12 @@ export class Connection implements ResponseHandler {
   requestDone = false
   /** The socket's inactivity timeout now in force. */
   timeoutMs: number
+  /**
+   * Request bytes held for the end of this turn, as latin1 (under load, see BATCH_ABOVE): one
+   * string and one write for all the requests pipelined in a turn, rather than a cork and a
+   * writev of one string each.
+   */
+  private held = ''
 
   constructor(
     private readonly pool: ConnectionPool,
@@ -241,13 +252,24 @@ export class Connection implements ResponseHandler {
   private send(user: ConnectionUser, head: string): void {
     user.onStart(this)
     if (++busy > BATCH_ABOVE) {
-      // Held (with any body bytes written before the flush) until the end of this turn.
-      this.socket.cork()
-      corked.push(this.socket)
-      scheduleFlush()
+      if (this.held === '') {
+        holding.push(this)
+        scheduleFlush()
+      }
+      this.held += head
+    } else {
+      this.writeHeld()
+      this.socket.write(head, 'latin1')
     }
-    this.socket.write(head, 'latin1')
     if (this.connected) user.onConnected(this)
+  }
+
+  /** Write what is held for the end of the turn (at its end, or before bytes that must follow it). */
+  writeHeld(): void {
+    const held = this.held
+    if (held === '') return
+    this.held = ''
+    if (!this.socket.destroyed) this.socket.write(held, 'latin1')
   }
 
   /** Requests in flight on this connection. */
@@ -303,6 +325,14 @@ export class Connection implements ResponseHandler {
 
   /** Request body bytes; false when the socket wants the writer to wait for 'drain'. */
   write(chunk: Buffer | string): boolean {
+    if (this.held !== '') {
+      // Right behind a held head: a small body joins it (latin1 keeps the bytes as they are).
+      if (chunk.length <= SMALL_HELD) {
+        this.held += typeof chunk === 'string' ? chunk : chunk.toString('latin1')
+        return true
+      }
+      this.writeHeld()
+    }
     return this.socket.write(chunk)
   }
 

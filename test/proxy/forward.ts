@@ -15,6 +15,15 @@ t.test('endToEnd drops hop-by-hop headers and those named in Connection, keeps c
   t.same(endToEnd([]), [])
 })
 
+t.test('endToEnd drops every hop-by-hop header also when Connection names nothing else', async (t) => {
+  // The usual replica answer: `Connection: keep-alive` names only a hop-by-hop header itself.
+  const hop = ['Keep-Alive', 'TE', 'Trailer', 'Transfer-Encoding', 'Upgrade', 'Proxy-Connection', 'Proxy-Authorization', 'Proxy-Authenticate']
+  const raw = ['Content-Type', 'text/plain', ...hop.flatMap((name) => [name, 'v']), 'Content-Length', '2', ...hop.flatMap((name) => [name.toUpperCase(), 'w'])]
+  t.same(endToEnd(raw), ['Content-Type', 'text/plain', 'Content-Length', '2'], 'no Connection header')
+  t.same(endToEnd(['Connection', 'keep-alive', ...raw]), ['Content-Type', 'text/plain', 'Content-Length', '2'], 'Connection: keep-alive')
+  t.same(endToEnd(['Connection', 'close', 'Close', 'x', 'Date', 'd']), ['Date', 'd'], 'a name listed in Connection goes too')
+})
+
 t.test('X-Forwarded-For appends the client to the last line; Proto and Host only when absent', async (t) => {
   t.same(upstreamRequestHeaders(req(['Host', 'site:5000'], '127.0.0.9')), ['Host', 'site:5000', 'X-Forwarded-For', '127.0.0.9', 'X-Forwarded-Proto', 'http', 'X-Forwarded-Host', 'site:5000'])
   t.same(

@@ -6,6 +6,7 @@ import t, { type Test } from 'tap'
 import { createServer as createHttpServer, request, type IncomingMessage, type Server } from 'node:http'
 import type { Socket } from 'node:net'
 import { once } from 'node:events'
+import { createHash } from 'node:crypto'
 import { HashRing } from '../../src/ring/ring.js'
 import { Upstream } from '../../src/proxy/upstream.js'
 import { createProxy } from '../../src/proxy/http.js'
@@ -81,6 +82,47 @@ t.test('under load (more than BATCH_ABOVE in flight) writes are batched per even
   })
   t.pass(`${n} answers, each to its own request`)
   t.equal(f.upstreams[0]!.inflight, 0)
+})
+
+t.test('under load, heads are held to the end of the turn and body bytes written meanwhile follow them intact', async (t) => {
+  const backend = createHttpServer((req, res) => {
+    if (req.url === '/hold') return // never answered: keeps the pool under load
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => res.end(`${req.url} ${createHash('sha1').update(Buffer.concat(chunks)).digest('hex')}`))
+  })
+  const pool = new ConnectionPool('127.0.0.1', await listen(t, backend))
+  t.teardown(() => pool.close())
+  const answers = new Map<string, string>()
+  const user = (path: string, body?: Buffer): ConnectionUser => ({
+    onStart() {},
+    onConnected(conn) {
+      if (body === undefined) return
+      // In the same turn as the head when the connection was idle (the case under test).
+      conn.write(body)
+      conn.endRequest()
+    },
+    onHead() {},
+    onData(chunk, last) {
+      answers.set(path, (answers.get(path) ?? '') + chunk.toString('latin1'))
+      if (last) answers.set(path, `${answers.get(path)}.`)
+    },
+    onFailure(err) {
+      answers.set(path, `failed ${err.code}`)
+    },
+  })
+  const head = (path: string, body?: Buffer): string => `POST ${path} HTTP/1.1\r\nHost: b\r\nContent-Length: ${body?.length ?? 0}\r\n\r\n`
+  // Three idle connections, then more than BATCH_ABOVE requests in flight.
+  for (let i = 0; i < 3; i++) pool.request(user(`/warm${i}`), head(`/warm${i}`), false, 5000, true)
+  await waitFor('three idle connections', () => pool.idleCount === 3, 5000)
+  for (let i = 0; i <= BATCH_ABOVE; i++) pool.request(user('/hold'), head('/hold'), false, 60_000, true)
+  t.ok(batching())
+  const small = Buffer.from(Array.from({ length: 256 }, (_, i) => i)) // every byte value, joins the held head
+  const large = Buffer.alloc(40_000, 7) // larger than what joins: the head goes out first
+  const bodies: Array<[string, Buffer]> = [['/small', small], ['/large', large], ['/empty', Buffer.alloc(0)]]
+  for (const [path, body] of bodies) pool.request(user(path, body), head(path, body), false, 5000, false)
+  await waitFor('three answers', () => bodies.every(([path]) => answers.get(path)?.endsWith('.')), 5000)
+  for (const [path, body] of bodies) t.equal(answers.get(path), `${path} ${createHash('sha1').update(body).digest('hex')}.`, `${path}: ${body.length} bytes arrived unchanged`)
 })
 
 t.test('a body delimited by the close is relayed, and that connection is not reused', async (t) => {
