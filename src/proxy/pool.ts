@@ -290,9 +290,9 @@ export class Connection implements ResponseHandler {
   }
 
   /**
-   * The stall rescue: when the oldest request still waiting in the queue has waited
-   * `stallMs`, every waiting request fails with PIPELINE_STALLED (the exchange sends it again
-   * on a connection of its own) and its answer here will be dropped.
+   * The stall rescue (the top of this file): when the oldest request still waiting in the
+   * queue is stuck, every waiting request fails with PIPELINE_STALLED (the exchange sends it
+   * again on a connection of its own) and its answer here will be dropped.
    */
   checkStall(now: number): void {
     const waiting = this.queued.find((q) => q.user !== DROPPED)
@@ -301,7 +301,8 @@ export class Connection implements ResponseHandler {
       return
     }
     const limit = this.pool.stallLimit()
-    if (now - waiting.since < limit || this.pool.answeredSeq < waiting.seq) return
+    // Stuck: waited past the limit, while the replica answered a request written after it.
+    if (now - waiting.since < limit || this.pool.answeredSeq <= waiting.seq) return
     watched.delete(this)
     this.pool.backOff()
     const err = errnoError(PIPELINE_STALLED, `waited over ${Math.round(limit)} ms behind a slower answer on a shared connection`)
