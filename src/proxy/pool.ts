@@ -193,7 +193,7 @@ export class Connection implements ResponseHandler {
   turn = -1
   /** When the request now being answered was written (Date.now()), for the typical answer time. */
   private sentAt = 0
-  /** Its place in the order the pool wrote requests (ConnectionPool.written). */
+  /** Its place in the order the pool wrote requests (ConnectionPool.nextSeq). */
   private sentSeq = 0
   /** Requests this connection carried before the current one (0: a fresh connection). */
   uses = 0
@@ -237,8 +237,10 @@ export class Connection implements ResponseHandler {
   /** Send a request head for `user`; `isHead`: a HEAD request, whose answer has no body. */
   start(user: ConnectionUser, head: string, isHead: boolean, timeoutMs: number, bodyless: boolean): void {
     this.user = user
-    this.sentAt = Date.now()
-    this.sentSeq = ++this.pool.written
+    if (this.pool.rescues) {
+      this.sentAt = Date.now()
+      this.sentSeq = this.pool.nextSeq()
+    }
     this.requestDone = bodyless
     this.parser.expect(isHead)
     if (timeoutMs !== this.timeoutMs) {
@@ -284,8 +286,8 @@ export class Connection implements ResponseHandler {
 
   /** Write a bodyless request behind the ones in flight; its answer comes after theirs. */
   pipeline(user: ConnectionUser, head: string, isHead: boolean): void {
-    this.queued.push({ user, isHead, since: Date.now(), seq: ++this.pool.written })
-    if (this.pool.stallMs > 0) watch(this)
+    this.queued.push({ user, isHead, since: Date.now(), seq: this.pool.nextSeq() })
+    if (this.pool.rescues) watch(this)
     this.send(user, head)
   }
 
@@ -385,7 +387,7 @@ export class Connection implements ResponseHandler {
     }
     this.detach()
     this.uses++
-    this.pool.answered(Date.now() - this.sentAt, this.sentSeq)
+    if (this.pool.rescues) this.pool.answered(Date.now() - this.sentAt, this.sentSeq)
     const next = this.queued.shift()
     if (next !== undefined && this.parser.keepAlive && !this.socket.destroyed) {
       // The next pipelined answer: the parser goes on with any bytes left in this read.
@@ -499,9 +501,14 @@ export class ConnectionPool {
   typicalMs = 0
   /** Answers so far (counted up to TYPICAL_AFTER). */
   private answers = 0
-  /** Requests written, in order; and the latest in that order that has been answered. */
-  written = 0
+  /** Requests written, in order (nextSeq); and the latest in that order that has been answered. */
+  private written = 0
   answeredSeq = 0
+  /**
+   * Pipelining with the stall rescue: only then are requests timed and numbered (a clock read
+   * per request and per answer that the pool otherwise has no use for).
+   */
+  readonly rescues: boolean
   /** The connection that took this turn's last pipelinable request. */
   private batchConn: Connection | undefined
 
@@ -516,6 +523,12 @@ export class ConnectionPool {
     this.pipelineDepth = options.pipeline ?? 1
     this.stallMs = options.stallMs ?? PIPELINE_DEFAULTS.stallMs
     this.cooldownMs = options.cooldownMs ?? PIPELINE_DEFAULTS.cooldownMs
+    this.rescues = this.pipelineDepth > 1 && this.stallMs > 0
+  }
+
+  /** The place of the next request written, in the order this pool writes them. */
+  nextSeq(): number {
+    return ++this.written
   }
 
   /** The request written `seq`-th was answered `ms` after it was written. */
