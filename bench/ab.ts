@@ -19,6 +19,7 @@ import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { cpuSeconds, freePort, startReplica, type Replica } from './procs.js'
 import { median } from './stats.js'
+import { parseValueFlags } from './args.js'
 
 interface Options {
   a: string
@@ -30,17 +31,17 @@ interface Options {
 
 function parseOptions(argv: string[]): Options {
   const o: Options = { a: '', b: '', connections: 100, rounds: 8, duration: 3 }
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!
-    const v = argv[++i]
-    if (v === undefined) throw new Error(`${arg} needs a value`)
-    if (arg === '--a') o.a = resolve(v)
-    else if (arg === '--b') o.b = resolve(v)
-    else if (arg === '--connections') o.connections = Number(v)
-    else if (arg === '--rounds') o.rounds = Number(v)
-    else if (arg === '--duration') o.duration = Number(v)
-    else throw new Error(`unknown flag ${arg}; use --a DIST --b DIST [--connections N] [--rounds R] [--duration S]`)
-  }
+  parseValueFlags(
+    argv,
+    {
+      '--a': (v) => (o.a = resolve(v)),
+      '--b': (v) => (o.b = resolve(v)),
+      '--connections': (v) => (o.connections = Number(v)),
+      '--rounds': (v) => (o.rounds = Number(v)),
+      '--duration': (v) => (o.duration = Number(v)),
+    },
+    '--a DIST --b DIST [--connections N] [--rounds R] [--duration S]',
+  )
   for (const dir of [o.a, o.b]) {
     if (!dir || !existsSync(join(dir, 'bench', 'serve.js'))) throw new Error(`--a and --b must be dist directories with bench/serve.js (got ${JSON.stringify(dir)})`)
   }

@@ -1,6 +1,7 @@
 /**
- * Command-line flags shared by the load benches (http.ts, tcp.ts), so that
- * `npm run bench -- FLAGS` means the same to both.
+ * Command-line flags of the bench scripts: those shared by the load benches (http.ts, tcp.ts),
+ * so that `npm run bench -- FLAGS` means the same to both, and the walk for the smaller
+ * scripts whose every flag takes a value (ab.ts, profile.ts, ring-quality.ts).
  */
 
 /** What every load bench takes. */
@@ -69,5 +70,20 @@ export function parseRunFlags(argv: readonly string[], o: RunOptions, help: stri
       default:
         if (!other(flag, value)) throw new Error(`unknown flag ${flag} (see --help)`)
     }
+  }
+}
+
+/**
+ * Walk `argv` where every flag takes a value: `setters` maps each flag to what it sets. A flag
+ * without a value throws, and so does one not in `setters` (the message ends in `usage`).
+ */
+export function parseValueFlags(argv: readonly string[], setters: Readonly<Record<string, (value: string) => void>>, usage: string): void {
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!
+    const v = argv[++i]
+    if (v === undefined) throw new Error(`${flag} needs a value`)
+    const set = Object.hasOwn(setters, flag) ? setters[flag] : undefined
+    if (set === undefined) throw new Error(`unknown flag ${flag}; use ${usage}`)
+    set(v)
   }
 }

@@ -16,6 +16,7 @@ import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } fro
 import { cpus } from 'node:os'
 import { basename, join } from 'node:path'
 import { distMain, root } from './procs.js'
+import { parseValueFlags } from './args.js'
 
 interface Frame {
   name: string
@@ -31,16 +32,16 @@ interface Options {
 
 function parseOptions(argv: string[]): Options {
   const o: Options = { connections: 100, duration: 15, args: [], path: '/home' }
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!
-    const v = argv[++i]
-    if (v === undefined) throw new Error(`${arg} needs a value`)
-    if (arg === '--connections') o.connections = Number(v)
-    else if (arg === '--duration') o.duration = Number(v)
-    else if (arg === '--args') o.args = v.split(/\s+/).filter(Boolean)
-    else if (arg === '--path') o.path = v
-    else throw new Error(`unknown flag ${arg}; use --connections N --duration S --args "balancer flags" --path P`)
-  }
+  parseValueFlags(
+    argv,
+    {
+      '--connections': (v) => (o.connections = Number(v)),
+      '--duration': (v) => (o.duration = Number(v)),
+      '--args': (v) => (o.args = v.split(/\s+/).filter(Boolean)),
+      '--path': (v) => (o.path = v),
+    },
+    '--connections N --duration S --args "balancer flags" --path P',
+  )
   if (!(o.connections >= 1 && o.duration >= 1)) throw new Error('--connections and --duration must be >= 1')
   return o
 }

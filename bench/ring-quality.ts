@@ -17,6 +17,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { relative, resolve } from 'node:path'
 import { HashRing } from '../src/ring/ring.js'
 import { seededRandom } from './stats.js'
+import { parseValueFlags } from './args.js'
 import { lineChart, PALETTE } from './svg.js'
 
 interface Options {
@@ -41,18 +42,18 @@ export interface Row {
 
 function parseOptions(argv: string[]): Options {
   const o: Options = { sets: 200, slots: 512, maxN: 20, presets: ['default', 'ring', 'assignment', 'quadratic', 'linear'], seed: 1, out: undefined }
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i]!
-    const v = argv[++i]
-    if (v === undefined) throw new Error(`${flag} needs a value`)
-    if (flag === '--sets') o.sets = Number(v)
-    else if (flag === '--slots') o.slots = Number(v)
-    else if (flag === '--max-n') o.maxN = Number(v)
-    else if (flag === '--seed') o.seed = Number(v)
-    else if (flag === '--presets') o.presets = v.split(',').map((s) => s.trim())
-    else if (flag === '--out') o.out = v
-    else throw new Error(`unknown flag ${flag}; use --sets --slots --max-n --presets --seed --out`)
-  }
+  parseValueFlags(
+    argv,
+    {
+      '--sets': (v) => (o.sets = Number(v)),
+      '--slots': (v) => (o.slots = Number(v)),
+      '--max-n': (v) => (o.maxN = Number(v)),
+      '--seed': (v) => (o.seed = Number(v)),
+      '--presets': (v) => (o.presets = v.split(',').map((s) => s.trim())),
+      '--out': (v) => (o.out = v),
+    },
+    '--sets --slots --max-n --presets --seed --out',
+  )
   return o
 }
 
