@@ -68,22 +68,38 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
   const choose = createChooser(balancer.ring, config.balanceFactor)
   const proxyOptions = { ring: balancer.ring, keyOf, upstreamTimeoutMs: config.upstreamTimeoutMs, onUpstreamFailure: health.onUpstreamFailure, choose }
   const proxy = createProxy(proxyOptions)
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  // The edge limits head sizes itself (431/414) and never lets node:http truncate a header
+  // set (maxHeadersCount 0); node:http's own limit only needs room for its rewrites.
+  const server = createServer({ maxHeaderSize: 2 * config.edge.maxHeaderSize + 1024 }, (req: IncomingMessage, res: ServerResponse) => {
     if (!admin(req, res, pathOf(req.url ?? '/'))) proxy(req, res)
   })
-  // Plain GET/HEAD requests are read and answered on the raw socket; the rest go to `server`.
-  const front = config.fastFront ? new FastFront(server, { ...proxyOptions, isAdminPath: admin.handles, keyHeaders: keyHeadersOf(config.key) }) : undefined
-  // TCP-mode connections and upgraded (WebSocket) requests share one limit and idle timeout.
-  const tunnels = new Tunnels({ maxConnections: config.maxConnections, idleTimeoutMs: config.idleTimeoutMs })
-  server.on('upgrade', createUpgradeHandler({ ring: balancer.ring, keyOf, upstreamTimeoutMs: config.upstreamTimeoutMs, tunnels, onUpstreamFailure: health.onUpstreamFailure }))
+  server.maxHeadersCount = 0
+  // The edge (src/front/fast*.ts, edge-*.ts) reads every connection and runs every timeout;
+  // node:http's per-request timeout would cut long uploads, which the edge's idle rules cover.
+  server.requestTimeout = 0
+  server.keepAliveTimeout = config.edge.keepAliveTimeoutMs
+  server.headersTimeout = config.edge.headerTimeoutMs + 1000
+  // TCP-mode connections and upgraded (WebSocket) requests share one limit and idle timeout
+  // with the HTTP connections.
+  let front: FastFront | undefined
+  const tunnels = new Tunnels({ maxConnections: config.maxConnections, idleTimeoutMs: config.idleTimeoutMs, otherConnections: () => front?.size ?? 0 })
+  // Plain GET/HEAD requests are read and answered on the raw socket; the rest go to `server`,
+  // every request through the edge's rules.
+  front = new FastFront(server, {
+    ...proxyOptions,
+    isAdminPath: admin.handles,
+    keyHeaders: keyHeadersOf(config.key),
+    fast: config.fastFront,
+    edge: config.edge,
+    maxConnections: config.maxConnections,
+    otherConnections: () => tunnels.size,
+    onConnectionRefused: () => tunnels.noteRefused(),
+  })
+  server.on('upgrade', front.upgradeListener(createUpgradeHandler({ ring: balancer.ring, keyOf, upstreamTimeoutMs: config.upstreamTimeoutMs, tunnels, onUpstreamFailure: health.onUpstreamFailure })))
   const tcp =
     config.tcpPort === undefined
       ? undefined
       : createTcpProxy({ ring: balancer.ring, key: config.tcpKey, slots: config.slots, connectTimeoutMs: config.tcpConnectTimeoutMs, tunnels, onUpstreamFailure: health.onUpstreamFailure })
-  // Clients (autocannon, browsers) keep connections open between requests; close idle ones
-  // after 65 s, longer than common client pools, so the client closes first.
-  server.keepAliveTimeout = 65_000
-  server.headersTimeout = 66_000
 
   try {
     await listen(server, config.port, config.host)

@@ -65,12 +65,15 @@ export function clientHead(statusCode: number, statusMessage: string, headers: r
   return { head: `${head}Transfer-Encoding: chunked\r\n\r\n`, framing: CHUNKED }
 }
 
-/** The SPEC's JSON error answer, head and body, as respond.ts's sendError writes it. */
-export function errorAnswer(err: BalancerError, isHead: boolean, keepAlive: boolean, keepAliveSeconds: number): string {
+/**
+ * The SPEC's JSON error answer, head and body, as respond.ts's sendError writes it.
+ * `extra`: header lines to add (each ending in CRLF), e.g. `allow: GET\r\n`.
+ */
+export function errorAnswer(err: BalancerError, isHead: boolean, keepAlive: boolean, keepAliveSeconds: number, extra = ''): string {
   const body = JSON.stringify(err.toJSON())
   const length = Buffer.byteLength(body)
   const head =
-    `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status]}\r\ncontent-type: application/json\r\ncontent-length: ${length}\r\n` +
+    `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status]}\r\n${extra}content-type: application/json\r\ncontent-length: ${length}\r\n` +
     `Date: ${httpDate()}\r\n${connectionLines(keepAlive, keepAliveSeconds)}\r\n`
   // latin1 on the wire: encode the UTF-8 body's bytes as latin1 characters.
   return isHead ? head : head + Buffer.from(body).toString('latin1')

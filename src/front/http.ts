@@ -49,6 +49,17 @@ interface Tagged {
   [EXCHANGE]?: NodeExchange
 }
 
+/**
+ * The edge answers this request itself after all (its body broke a rule or went silent):
+ * the replica's attempt is abandoned as if the client had gone, and nothing from it is written.
+ */
+export function abandonExchange(res: ServerResponse): void {
+  const exchange = (res as Tagged)[EXCHANGE]
+  if (exchange === undefined) return
+  ;(res as Tagged)[EXCHANGE] = undefined
+  exchange.clientClosed()
+}
+
 // Shared listeners (no closure per request): `this` is the emitter, tagged with its Exchange.
 function onClientClose(this: ServerResponse): void {
   ;(this as Tagged)[EXCHANGE]?.resClosed()
