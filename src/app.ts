@@ -2,12 +2,13 @@
  * Wiring: config -> provider -> balancer (ring + membership) -> HTTP front (admin + proxy).
  * `startApp` is what `main` runs and what the end-to-end tests start on port 0.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo, Server as TcpServer } from 'node:net'
 import type { Config } from './config.js'
 import { Balancer } from './membership/balancer.js'
 import { createAdmin } from './admin/api.js'
 import { FastFront } from './front/fast.js'
+import { createEdgeServer } from './front/edge-server.js'
 import { createProxy } from './front/http.js'
 import { createChooser } from './route/bounded.js'
 import { attachHealth } from './health/attach.js'
@@ -68,17 +69,11 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
   const choose = createChooser(balancer.ring, config.balanceFactor)
   const proxyOptions = { ring: balancer.ring, keyOf, upstreamTimeoutMs: config.upstreamTimeoutMs, onUpstreamFailure: health.onUpstreamFailure, choose }
   const proxy = createProxy(proxyOptions)
-  // The edge limits head sizes itself (431/414) and never lets node:http truncate a header
-  // set (maxHeadersCount 0); node:http's own limit only needs room for its rewrites.
-  const server = createServer({ maxHeaderSize: 2 * config.edge.maxHeaderSize + 1024 }, (req: IncomingMessage, res: ServerResponse) => {
+  // Every connection is read by the edge (src/front/fast*.ts, edge-*.ts), which runs every
+  // timeout and limit; node:http gets checked requests (edge-server.ts has its settings).
+  const server = createEdgeServer(config.edge, (req: IncomingMessage, res: ServerResponse) => {
     if (!admin(req, res, pathOf(req.url ?? '/'))) proxy(req, res)
   })
-  server.maxHeadersCount = 0
-  // The edge (src/front/fast*.ts, edge-*.ts) reads every connection and runs every timeout;
-  // node:http's per-request timeout would cut long uploads, which the edge's idle rules cover.
-  server.requestTimeout = 0
-  server.keepAliveTimeout = config.edge.keepAliveTimeoutMs
-  server.headersTimeout = config.edge.headerTimeoutMs + 1000
   // TCP-mode connections and upgraded (WebSocket) requests share one limit and idle timeout
   // with the HTTP connections.
   let front: FastFront | undefined

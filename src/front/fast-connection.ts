@@ -70,6 +70,11 @@ export class FrontConnection implements FastClient, NodeSideOwner {
   private nodeInFlight = 0
   /** node:http's answer to the request passed last (the one whose body may be flowing). */
   private lastRes: ServerResponse | undefined
+  /** Heads passed to node:http, and requests it has started answering (it may be a tick behind). */
+  private headsPassed = 0
+  private requestsSeen = 0
+  /** A body failure for a request node:http has not dispatched yet. */
+  private pendingFailure: BalancerError | undefined
   /** The body being passed on: bytes left (Content-Length), or its chunked framing. */
   private body: number | ChunkedScanner | undefined
   /** A refusal waiting for the answers before it. */
@@ -165,6 +170,13 @@ export class FrontConnection implements FastClient, NodeSideOwner {
   /** node:http started answering a request passed to it. */
   nodeRequest(res: ServerResponse): void {
     this.lastRes = res
+    this.requestsSeen++
+    const failure = this.pendingFailure
+    if (failure !== undefined && this.requestsSeen === this.headsPassed) {
+      this.pendingFailure = undefined
+      // After the app's request listener has started the exchange, which is then abandoned.
+      process.nextTick(() => this.answerFailure(res, failure))
+    }
     let done = false
     const answered = (): void => {
       if (done) return
@@ -298,6 +310,7 @@ export class FrontConnection implements FastClient, NodeSideOwner {
       }
       const side = this.toNode()
       this.nodeInFlight++
+      this.headsPassed++
       this.pending = verdict.end < buf.length ? buf.subarray(verdict.end) : undefined
       this.headSince = this.pending === undefined ? 0 : Date.now()
       if (verdict.bodyLength !== 0) this.body = verdict.bodyLength === -1 ? new ChunkedScanner() : verdict.bodyLength
@@ -395,7 +408,12 @@ export class FrontConnection implements FastClient, NodeSideOwner {
     this.body = undefined
     this.pending = undefined
     this.closeAfter = true
-    const res = this.lastRes
+    const err = edgeError(status, reason)
+    if (this.requestsSeen < this.headsPassed) this.pendingFailure = err
+    else this.answerFailure(this.lastRes, err)
+  }
+
+  private answerFailure(res: ServerResponse | undefined, err: BalancerError): void {
     if (res === undefined || res.headersSent || res.writableEnded) {
       this.destroy()
       return
@@ -403,7 +421,7 @@ export class FrontConnection implements FastClient, NodeSideOwner {
     abandonExchange(res)
     res.shouldKeepAlive = false
     this.front.refusals++
-    sendError(res, edgeError(status, reason))
+    sendError(res, err)
   }
 
   /** Stop reading requests; send our FIN after what is written; drop what arrives for LINGER_MS, then close. */
