@@ -32,7 +32,8 @@ export interface Rig {
 export type FrontKind = 'fast' | 'node'
 export const FRONTS: readonly FrontKind[] = ['fast', 'node']
 
-export async function rig(t: Test, kind: FrontKind, edge: Partial<EdgeConfig> = {}): Promise<Rig> {
+/** The edge in front of the recording replica, or of the replica listening on `replicaPort`. */
+export async function rig(t: Test, kind: FrontKind, edge: Partial<EdgeConfig> = {}, replicaPort?: number): Promise<Rig> {
   const seen: Seen[] = []
   const replica = createServer((req: IncomingMessage, res) => {
     const chunks: Buffer[] = []
@@ -49,9 +50,9 @@ export async function rig(t: Test, kind: FrontKind, edge: Partial<EdgeConfig> = 
       else answer()
     })
   })
-  const replicaPort = await listen(t, replica)
+  const port0 = replicaPort ?? (await listen(t, replica))
   const ring = new HashRing<Upstream>({ slots: 64, vnodes: 1, hash: 'default', probe: 'linear' })
-  const u = new Upstream({ name: 'r', host: '127.0.0.1', port: replicaPort, id: 'r' })
+  const u = new Upstream({ name: 'r', host: '127.0.0.1', port: port0, id: 'r' })
   t.teardown(() => u.close())
   ring.add('r', u)
   const options: ProxyOptions = { ring, keyOf: () => 0, upstreamTimeoutMs: 5000 }
