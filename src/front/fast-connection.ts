@@ -376,8 +376,9 @@ export class FrontConnection implements FastClient, NodeSideOwner {
   /** The client sent FIN and every request before it is answered (or cannot complete): close. */
   private endIfDone(): void {
     if (!this.ended) return
-    if (this.mode === FAST) {
-      if (this.exchange === undefined) this.socket.end()
+    if (this.mode === FAST || (this.mode === NODE && this.nodeSide === undefined)) {
+      // Nothing of node:http's on this connection: close once the fast answer (if any) is out.
+      if (this.exchange === undefined) this.linger()
       return
     }
     if (this.mode !== NODE || this.nodeEnded) return

@@ -60,7 +60,7 @@ export const EDGE_DEFAULTS: EdgeConfig = Object.freeze({
 })
 
 /** How often idle keep-alive connections are looked for (the timeout's precision). */
-const SWEEP_MS = 1000
+const SWEEP_MS = 500
 
 type ConnectionListener = (this: Server, socket: Socket) => void
 

@@ -33,7 +33,7 @@ export type FrontKind = 'fast' | 'node'
 export const FRONTS: readonly FrontKind[] = ['fast', 'node']
 
 /** The edge in front of the recording replica, or of the replica listening on `replicaPort`. */
-export async function rig(t: Test, kind: FrontKind, edge: Partial<EdgeConfig> = {}, replicaPort?: number): Promise<Rig> {
+export async function rig(t: Test, kind: FrontKind, edge: Partial<EdgeConfig> = {}, replicaPort?: number, maxConnections?: number): Promise<Rig> {
   const seen: Seen[] = []
   const replica = createServer((req: IncomingMessage, res) => {
     const chunks: Buffer[] = []
@@ -43,8 +43,12 @@ export async function rig(t: Test, kind: FrontKind, edge: Partial<EdgeConfig> = 
       seen.push(entry)
       const slow = /[?&]wait=(\d+)/.exec(entry.url)
       const answer = (): void => {
+        const text = `${entry.method} ${entry.url}`
         res.setHeader('content-type', 'text/plain')
-        res.end(`${entry.method} ${entry.url}`)
+        // The body names the request; a HEAD answer carries no body, so says it in a header too.
+        res.setHeader('x-seen', text)
+        res.setHeader('content-length', entry.method === 'HEAD' ? 0 : Buffer.byteLength(text))
+        res.end(entry.method === 'HEAD' ? undefined : text)
       }
       if (slow) setTimeout(answer, Number(slow[1]))
       else answer()
@@ -59,7 +63,7 @@ export async function rig(t: Test, kind: FrontKind, edge: Partial<EdgeConfig> = 
   const limits: EdgeConfig = { ...EDGE_DEFAULTS, ...edge }
   const proxy = createProxy(options)
   const server = createEdgeServer(limits, (req, res) => proxy(req, res))
-  const front = new FastFront(server, { ...options, isAdminPath: (p) => p === '/admin', keyHeaders: [], fast: kind === 'fast', edge: limits })
+  const front = new FastFront(server, { ...options, isAdminPath: (p) => p === '/admin', keyHeaders: [], fast: kind === 'fast', edge: limits, ...(maxConnections === undefined ? {} : { maxConnections }) })
   t.teardown(() => front.closeAll())
   const port = await listen(t, server)
   return { port, seen, front }
