@@ -5,8 +5,8 @@
 // request the replica received whole was answered to the client (nothing smuggled past the edge).
 // The seed is printed; FUZZ_SEED and FUZZ_CASES reproduce or extend a run.
 import t from 'tap'
-import { ROWS } from './rows.js'
-import { Client, FRONTS, rig } from './harness.js'
+import { ROWS } from './fixtures/rows.js'
+import { Client, FRONTS, rig } from './fixtures/harness.js'
 import { rng } from '../fixtures/rng.js'
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261202)

@@ -3,7 +3,7 @@
 // bodies over --max-request-body get 413 before anything is forwarded (or are cut off when chunked),
 // at most --max-pipelined requests are read ahead, and --max-connections counts HTTP connections.
 import t from 'tap'
-import { Client, FRONTS, rig } from './harness.js'
+import { Client, FRONTS, rig } from './fixtures/harness.js'
 import { within } from '../fixtures/sockets.js'
 
 const H = 'Host: t\r\n'

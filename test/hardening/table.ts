@@ -1,8 +1,8 @@
 // The edge's table (rows.ts), every row through both fronts: the fast front and node:http only
 // (--fast-front=false). Raw sockets, a recording replica, exact bytes.
 import t from 'tap'
-import { ROWS } from './rows.js'
-import { Client, FRONTS, rig } from './harness.js'
+import { ROWS } from './fixtures/rows.js'
+import { Client, FRONTS, rig } from './fixtures/harness.js'
 
 for (const kind of FRONTS) {
   t.test(`through the ${kind} front`, async (t) => {

@@ -3,7 +3,7 @@
 // it), and the next request goes on a new upstream connection (the broken one is discarded).
 import t from 'tap'
 import { rawReplica } from '../fixtures/raw-replica.js'
-import { Client, FRONTS, rig } from './harness.js'
+import { Client, FRONTS, rig } from './fixtures/harness.js'
 
 const GOOD = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'
 
