@@ -23,7 +23,9 @@ const HEX = new Int8Array(256).fill(-1)
 for (let c = 0; c < 10; c++) HEX[48 + c] = c
 for (let c = 0; c < 6; c++) HEX[65 + c] = HEX[97 + c] = 10 + c
 
-export class ChunkedError extends Error {}
+export class ChunkedError extends Error {
+  override name = 'ChunkedError'
+}
 
 export class ChunkedScanner {
   private state = SIZE
