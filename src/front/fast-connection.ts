@@ -238,7 +238,15 @@ export class FrontConnection implements FastClient, NodeSideOwner {
   private answered(): void {
     this.idleSince = Date.now()
     if (this.headSince !== 0) this.headSince = this.idleSince
-    this.next()
+    // A pipelined request waiting in `pending` is taken on the next turn, not inside the answer
+    // just completed: other connections' requests queued meanwhile go first (a client that
+    // pipelines cannot keep a replica connection to itself).
+    if (this.pending !== undefined && !this.ended) setImmediate(this.nextLater)
+    else this.next()
+  }
+
+  private readonly nextLater = (): void => {
+    if (this.mode === FAST || this.mode === NODE) this.next()
   }
 
   /** Take pending requests while the rules allow: one at a time fast, --max-pipelined ahead to node:http. */

@@ -76,7 +76,7 @@ export class FastFront {
   refusedConnections = 0
   readonly fast: boolean
   readonly limits: EdgeConfig
-  /** Unparsed bytes held per connection before reading pauses: one head at its largest, plus a read. */
+  /** Unparsed bytes held per connection before reading pauses: one head at its largest, and some. */
   readonly readAheadBytes: number
   private readonly connections = new Set<FrontConnection>()
   private readonly nodeListener: ConnectionListener
@@ -102,7 +102,7 @@ export class FastFront {
     })
     this.fast = options.fast ?? true
     this.limits = options.edge ?? EDGE_DEFAULTS
-    this.readAheadBytes = this.limits.maxHeaderSize + 64 * 1024
+    this.readAheadBytes = this.limits.maxHeaderSize + 16 * 1024
     this.unique = new Set(options.keyHeaders)
     this.choose = firstChoice(options)
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS)
