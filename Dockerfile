@@ -13,9 +13,16 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src/app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+# A build that cannot reach the registry fails within a minute, saying why, instead of npm's
+# default of retrying for many minutes in silence: 20 s per request, one retry.
+ENV npm_config_fetch_timeout=20000 npm_config_fetch_retries=1 \
+    npm_config_fetch_retry_mintimeout=2000 npm_config_fetch_retry_maxtimeout=5000
+RUN { npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && cd /src && npm install --no-save --no-package-lock --ignore-scripts --no-audit --no-fund \
-      $(node -p 'const p = require("./app/package-lock.json").packages; ["typescript", "@types/node", "@types/dockerode"].map((n) => `${n}@${p["node_modules/" + n].version}`).join(" ")')
+      $(node -p 'const p = require("./app/package-lock.json").packages; ["typescript", "@types/node", "@types/dockerode"].map((n) => `${n}@${p["node_modules/" + n].version}`).join(" ")'); } \
+ || { echo "ERROR: npm could not download the build's packages from the registry (see above)." \
+      "Docker's default build network often has no DNS: build with host networking," \
+      "scripts/docker-build-images.sh or docker-compose build (docker-compose.yml sets build.network: host)." >&2; exit 1; }
 COPY tsconfig.json ./
 COPY replica ./replica
 COPY src ./src

@@ -47,25 +47,28 @@ export interface StartOptions {
   /** Use this provider instead of the one the config names (tests). */
   provider?: ReplicaProvider
   log?: (line: string) => void
+  /** Where error lines go (default stderr; tests that expect errors keep them out of the output). */
+  error?: (line: string) => void
 }
 
 export async function startApp(config: Config, options: StartOptions = {}): Promise<App> {
   const log = options.log ?? (config.quiet ? () => {} : (line: string) => console.log(line))
+  const error = options.error ?? ((line: string) => console.error(line))
   const provider = options.provider ?? (await createProvider(config))
   const balancer = new Balancer(config, provider)
   balancer.on('joined', (u) => log(`replica ${u.name} joined (${u.host}:${u.port})`))
   balancer.on('left', (name, reason) => log(`replica ${name} left (${reason})`))
-  balancer.on('error', (err) => console.error(`balancer: ${err.message}`))
+  balancer.on('error', (err) => error(`balancer: ${err.message}`))
   // Set as soon as close() is called: from then on a replica that ends is not replaced (its
   // exit is part of the shutdown, or too late to matter), and no log line says otherwise.
   let shuttingDown = false
   provider.onExit((name) => {
     if (shuttingDown) return
     log(`replica ${name} exited on its own; replacing it`)
-    balancer.replace(name).catch((err: Error) => console.error(`replacing ${name} failed: ${err.message}`))
+    balancer.replace(name).catch((err: Error) => error(`replacing ${name} failed: ${err.message}`))
   })
   // The health checker (a worker thread) watches every replica from its first join.
-  const health = await attachHealth(balancer, config.health, { info: log, error: (line) => console.error(line) })
+  const health = await attachHealth(balancer, config.health, { info: log, error })
 
   const admin = createAdmin(balancer, config.maxBodyBytes)
   const keyOf = keyExtractor(config.key, config.slots)
@@ -148,9 +151,11 @@ function listen(server: TcpServer, port: number, host: string, what: string, fla
       const where = `${host.includes(':') ? `[${host}]` : host}:${port}`
       const option = OPTIONS.find((o) => o.flag === flag)
       const change = option ? `; choose another port with --${option.flag} or ${option.env}` : ''
-      if (err.code === 'EADDRINUSE') reject(new Error(`the ${what} port is in use: ${where} (EADDRINUSE)${change}`, { cause: err }))
-      else if (err.code === 'EACCES') reject(new Error(`no permission to listen on ${where} for ${what} (EACCES)${change}`, { cause: err }))
-      else if (err.code === 'EADDRNOTAVAIL') reject(new Error(`cannot listen on ${where} for ${what}: no such local address (EADDRNOTAVAIL); check --host or LB_HOST`, { cause: err }))
+      // The same code as the system error, a message that says what to change.
+      const explained = (message: string): Error => Object.assign(new Error(message, { cause: err }), { code: err.code })
+      if (err.code === 'EADDRINUSE') reject(explained(`the ${what} port is in use: ${where} (EADDRINUSE)${change}`))
+      else if (err.code === 'EACCES') reject(explained(`no permission to listen on ${where} for ${what} (EACCES)${change}`))
+      else if (err.code === 'EADDRNOTAVAIL') reject(explained(`cannot listen on ${where} for ${what}: no such local address (EADDRNOTAVAIL); check --host or LB_HOST`))
       else reject(err)
     }
     server.once('error', onError)
