@@ -14,10 +14,16 @@ FROM ${NODE_IMAGE} AS build
 WORKDIR /src/app
 COPY package.json package-lock.json ./
 # A build that cannot reach the registry fails within a minute, saying why, instead of npm's
-# default of retrying for many minutes in silence: 20 s per request, one retry.
+# silent retries for many minutes: first the registry's name must resolve within 15 s (on a
+# build network without working DNS every lookup hangs, and npm's timeouts do not cover
+# lookups), then npm gets 20 s per request and one retry.
 ENV npm_config_fetch_timeout=20000 npm_config_fetch_retries=1 \
     npm_config_fetch_retry_mintimeout=2000 npm_config_fetch_retry_maxtimeout=5000
-RUN { npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+RUN node -e 'const host = new URL(process.env.npm_config_registry || "https://registry.npmjs.org/").hostname; \
+      const fail = (why) => { console.error(`ERROR: the build cannot reach the npm registry: ${host} ${why}.`); process.exit(1) }; \
+      setTimeout(() => fail("did not resolve within 15 s"), 15000).unref(); \
+      require("node:dns").lookup(host, (err) => err && fail(`does not resolve (${err.code})`))' \
+ && { npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && cd /src && npm install --no-save --no-package-lock --ignore-scripts --no-audit --no-fund \
       $(node -p 'const p = require("./app/package-lock.json").packages; ["typescript", "@types/node", "@types/dockerode"].map((n) => `${n}@${p["node_modules/" + n].version}`).join(" ")'); } \
  || { echo "ERROR: npm could not download the build's packages from the registry (see above)." \
