@@ -7,8 +7,9 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 # Build stage. /src/app/node_modules gets the production dependencies only (dockerode's
 # tree; the final stage copies it as is). The compiler and type packages, at the lockfile's
 # versions, go one directory up in /src/node_modules, where module and @types resolution
-# still find them: the test and benchmark tools (tap, clinic, autocannon: ~1000 packages)
-# are never installed, which keeps the build fast, above all on slow storage drivers.
+# still find them: the test tools (tap and its tree; the benchmark tools are not in this
+# package.json at all, see bench/package.json) are never installed, which keeps the build
+# fast, above all on slow storage drivers.
 # These first steps match replica/Dockerfile, so the two builds share their layers.
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src/app
