@@ -9,16 +9,18 @@
  * client, the cheapest relay node:net offers.
  */
 import { createServer, type Server, type Socket } from 'node:net'
-import type { HashRing } from '../ring/ring.js'
+import type { RingView } from '../ring/ring.js'
 import { requestIdOf } from '../route/keys.js'
 import type { Upstream } from '../upstream/upstream.js'
 import { reset, type Tunnels } from '../upstream/tunnel.js'
+import { ConnectError, type UpstreamError } from '../upstream/errors.js'
+import { mayRetry, nextUntried } from '../route/retry.js'
 
 /** What part of the client's address decides its replica (`--tcp-key`). */
 export type TcpKey = 'ip' | 'ip-port'
 
 export interface TcpProxyOptions {
-  ring: HashRing<Upstream>
+  ring: RingView<Upstream>
   /** `ip`: every connection from one address goes to one replica (as `--key ip` in HTTP). */
   key: TcpKey
   slots: number
@@ -26,7 +28,7 @@ export interface TcpProxyOptions {
   connectTimeoutMs: number
   tunnels: Tunnels
   /** Told when a replica refused a connection or did not accept it in time. */
-  onUpstreamFailure?: (upstream: Upstream, err: NodeJS.ErrnoException) => void
+  onUpstreamFailure?: (upstream: Upstream, err: UpstreamError) => void
 }
 
 /**
@@ -66,9 +68,6 @@ function onConnection(client: Socket, options: TcpProxyOptions): void {
   new Attempts(client, id, options).connect(first)
 }
 
-/** Errors that say the replica (not this machine) is at fault: reported for health. */
-const REPLICA_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET'])
-
 /** One client connection looking for a replica that accepts it. */
 class Attempts {
   private tried: Upstream[] | undefined
@@ -93,7 +92,7 @@ class Attempts {
     }
     socket.once('close', release)
     const timer = setTimeout(() => {
-      socket.destroy(Object.assign(new Error(`replica ${upstream.name} did not accept within ${this.options.connectTimeoutMs} ms`), { code: 'ETIMEDOUT' }))
+      socket.destroy(new ConnectError('ETIMEDOUT', `replica ${upstream.name} did not accept within ${this.options.connectTimeoutMs} ms`))
     }, this.options.connectTimeoutMs)
     // The client gave up while we were connecting: drop the attempt.
     const onClientClose = (): void => {
@@ -105,7 +104,8 @@ class Attempts {
       clearTimeout(timer)
       client.off('close', onClientClose)
       release()
-      this.failed(upstream, err)
+      // Before 'connect' the replica got no byte, whatever the error says.
+      this.failed(upstream, err instanceof ConnectError ? err : new ConnectError(err.code ?? '', err.message))
     }
     socket.once('error', onConnectError)
     socket.once('connect', () => {
@@ -118,13 +118,11 @@ class Attempts {
   }
 
   /** Any error before `connect` means the replica got no byte: the next one may be tried. */
-  private failed(upstream: Upstream, err: NodeJS.ErrnoException): void {
+  private failed(upstream: Upstream, err: ConnectError): void {
     const { client } = this
     if (client.destroyed) return
-    if (REPLICA_ERRORS.has(err.code ?? '')) this.options.onUpstreamFailure?.(upstream, err)
-    ;(this.tried ??= []).push(upstream)
-    const tried = this.tried
-    const next = this.options.ring.next(this.id, (u) => !tried.includes(u))
+    if (err.replicaFault) this.options.onUpstreamFailure?.(upstream, err)
+    const next = mayRetry(err, { replayable: false, bodySent: false }) ? nextUntried(this.options.ring, this.id, (this.tried ??= []), upstream) : undefined
     if (next === undefined) reset(client)
     else this.connect(next)
   }

@@ -13,20 +13,21 @@ import { STATUS_CODES, request, type ClientRequest, type IncomingMessage } from 
 import type { Duplex } from 'node:stream'
 import type { Socket } from 'node:net'
 import { BalancerError } from '../errors.js'
-import type { HashRing } from '../ring/ring.js'
+import type { RingView } from '../ring/ring.js'
 import { pathOf } from '../route/keys.js'
 import type { Upstream } from '../upstream/upstream.js'
 import { endToEnd, upstreamRequestHeaders } from '../route/forward.js'
 import type { Tunnels } from '../upstream/tunnel.js'
-import { CONNECTION_ERRORS, UPSTREAM_TIMEOUT, nextUntried, upstreamError } from '../route/retry.js'
+import { giveUpAnswer, mayRetry, nextUntried } from '../route/retry.js'
+import { UpstreamTimeoutError, fromSocketError, type UpstreamError } from '../upstream/errors.js'
 
 export interface UpgradeOptions {
-  ring: HashRing<Upstream>
+  ring: RingView<Upstream>
   keyOf: (req: IncomingMessage) => number
   /** ms a replica may take to answer the upgrade request (then 504). */
   upstreamTimeoutMs: number
   tunnels: Tunnels
-  onUpstreamFailure?: (upstream: Upstream, err: NodeJS.ErrnoException) => void
+  onUpstreamFailure?: (upstream: Upstream, err: UpstreamError) => void
 }
 
 /** After an error answer, how long the client has to close before we do. */
@@ -99,10 +100,10 @@ class UpgradeExchange {
       timeout: this.options.upstreamTimeoutMs,
     })
     this.upReq = upReq
-    upReq.once('timeout', () => upReq.destroy(Object.assign(new Error('upstream timeout'), { code: UPSTREAM_TIMEOUT })))
+    upReq.once('timeout', () => upReq.destroy(new UpstreamTimeoutError()))
     upReq.on('error', (err) => {
       release()
-      this.onError(upstream, upReq, err)
+      this.onError(upstream, upReq, fromSocketError(err))
     })
     upReq.once('upgrade', (upRes: IncomingMessage, upSocket: Socket, upHead: Buffer) => {
       this.answered = true
@@ -144,25 +145,24 @@ class UpgradeExchange {
     socket.once('finish', () => linger(socket))
   }
 
-  private onError(upstream: Upstream, upReq: ClientRequest, err: NodeJS.ErrnoException): void {
+  private onError(upstream: Upstream, upReq: ClientRequest, err: UpstreamError): void {
     if (upReq !== this.upReq || this.socket.destroyed) return
     this.upReq = undefined
-    const code = err.code ?? ''
-    if (CONNECTION_ERRORS.has(code)) this.options.onUpstreamFailure?.(upstream, err)
+    if (err.replicaFault) this.options.onUpstreamFailure?.(upstream, err)
     if (this.answered) {
       this.socket.destroy()
       return
     }
     // Upgrade requests carry no body, so a refused or reset connection before any answer
-    // can go to the next replica; a timeout cannot (the replica may be acting on it).
-    if (CONNECTION_ERRORS.has(code)) {
+    // can go to the next replica (replayable); a timeout cannot (the replica may be acting on it).
+    if (mayRetry(err, { replayable: true, bodySent: false })) {
       const next = nextUntried(this.options.ring, this.id, (this.tried ??= []), upstream)
       if (next !== undefined) {
         this.send(next)
         return
       }
     }
-    answerError(this.socket, upstreamError(upstream, err, this.options.upstreamTimeoutMs))
+    answerError(this.socket, giveUpAnswer(upstream.name, err, this.options.upstreamTimeoutMs))
   }
 }
 

@@ -6,7 +6,8 @@
  * the ring changes in one step.
  */
 import { EventEmitter } from 'node:events'
-import { BalancerError, RingFullError } from '../errors.js'
+import { BalancerError } from '../errors.js'
+import { RingFullError } from '../ring/errors.js'
 import { HashRing, MAX_WEIGHT } from '../ring/ring.js'
 import { randomHostname, validateHostname } from './names.js'
 import { Upstream } from '../upstream/upstream.js'
@@ -124,7 +125,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
       }
       if (!this.ring.fits(names, weights)) {
         const weight = weights.length > 0 ? ` of total weight ${names.reduce((sum, _, k) => sum + (weights[k] ?? 1), 0)}` : ''
-        throw new RingFullError(`The ring has no room for ${n} more server(s)${weight}: ${this.config.slots} slots, ${this.config.vnodes} virtual servers each, ${this.members.size} present`)
+        throw new BalancerError('RING_FULL', `The ring has no room for ${n} more server(s)${weight}: ${this.config.slots} slots, ${this.config.vnodes} virtual servers each, ${this.members.size} present`)
       }
       await this.startAll(names, weights)
       return this.membership()
@@ -284,7 +285,13 @@ export class Balancer extends EventEmitter<BalancerEvents> {
 
   private join(handle: ReplicaHandle, weight = 1): void {
     const upstream = new Upstream(handle, { pipeline: this.config.upstreamPipeline, stallMs: this.config.pipelineStallMs })
-    this.ring.add(handle.name, upstream, weight)
+    try {
+      this.ring.add(handle.name, upstream, weight)
+    } catch (err) {
+      // The ring's own error carries no HTTP meaning; to a client it is the SPEC's 400.
+      if (err instanceof RingFullError) throw new BalancerError('RING_FULL', err.message, { cause: err })
+      throw err
+    }
     this.members.set(handle.name, upstream)
     this.weights.set(handle.name, weight)
     this.emit('joined', upstream)

@@ -7,22 +7,21 @@
  * request body flows) to the subclass.
  */
 import { BalancerError } from '../errors.js'
-import type { HashRing } from '../ring/ring.js'
+import type { RingView } from '../ring/ring.js'
 import type { Upstream } from '../upstream/upstream.js'
-import { PIPELINE_ABORTED, PIPELINE_STALLED, atTurnEnd, batching, type Connection, type ConnectionUser, type TurnEndTask } from '../upstream/pool.js'
+import { atTurnEnd, batching, type Connection, type ConnectionUser, type TurnEndTask } from '../upstream/pool.js'
+import { PipelineStalledError, type UpstreamError } from '../upstream/errors.js'
 import { isIdempotent, upstreamRequestHeaders, type ProxiedRequest } from './forward.js'
-import { CONNECT_ERRORS, CONNECTION_ERRORS, UPSTREAM_TIMEOUT, nextUntried, upstreamError } from './retry.js'
+import { giveUpAnswer, mayRetry, nextUntried } from './retry.js'
 import { pathOf } from './keys.js'
 
 export interface ExchangeOptions {
-  ring: HashRing<Upstream>
+  ring: RingView<Upstream>
   upstreamTimeoutMs: number
   /** Told when a replica refused or reset a connection (passive health detection). */
-  onUpstreamFailure?: (upstream: Upstream, err: NodeJS.ErrnoException) => void
+  onUpstreamFailure?: (upstream: Upstream, err: UpstreamError) => void
 }
 
-/** The replica left while the request waited for a connection: nothing was sent. */
-const POOL_CLOSED = 'ERR_POOL_CLOSED'
 /** Bodies up to this size are sent with the head in one write (see onData). */
 const SMALL_BODY = 16 * 1024
 
@@ -169,17 +168,16 @@ export abstract class Exchange implements ConnectionUser, TurnEndTask {
     }
   }
 
-  onFailure(err: NodeJS.ErrnoException, conn: Connection | undefined): void {
+  onFailure(err: UpstreamError, _conn: Connection | undefined): void {
     const upstream = this.endAttempt()
     if (upstream === undefined || this.clientGone) return
-    const code = err.code ?? ''
-    if (code === PIPELINE_STALLED) {
+    if (err instanceof PipelineStalledError) {
       // Waited too long behind a slow answer on a shared connection (pool.ts): the replica is
       // fine, so the same one gets it again, on a connection of its own.
       this.send(upstream, false)
       return
     }
-    if (CONNECTION_ERRORS.has(code)) this.options.onUpstreamFailure?.(upstream, err)
+    if (err.replicaFault) this.options.onUpstreamFailure?.(upstream, err)
     if (this.responded) {
       // Headers already went out: all we can honestly do is cut the client's response short.
       // (Unless it was the 404 answer, which is complete already.)
@@ -187,7 +185,7 @@ export abstract class Exchange implements ConnectionUser, TurnEndTask {
       this.stopBody()
       return
     }
-    if (this.retryable(code, conn)) {
+    if (mayRetry(err, { replayable: this.idempotent, bodySent: this.bodyStarted })) {
       const next = nextUntried(this.options.ring, this.id, (this.tried ??= []), upstream)
       if (next !== undefined) {
         this.send(next)
@@ -195,7 +193,7 @@ export abstract class Exchange implements ConnectionUser, TurnEndTask {
       }
     }
     this.stopBody()
-    this.answerError(upstreamError(upstream, err, this.options.upstreamTimeoutMs))
+    this.answerError(giveUpAnswer(upstream.name, err, this.options.upstreamTimeoutMs))
   }
 
   /** TurnEndTask: send the answer held by onData. */
@@ -219,18 +217,5 @@ export abstract class Exchange implements ConnectionUser, TurnEndTask {
   /** The client took what was written: let the replica send more. */
   clientDrained(): void {
     this.conn?.resume()
-  }
-
-  /**
-   * A failed attempt may go to another replica only if no byte of the client's body has left
-   * and either the replica never got the request (connect failed) or sending it twice is
-   * harmless (idempotent method). A timeout is not retried: the replica may be working on it.
-   */
-  private retryable(code: string, conn: Connection | undefined): boolean {
-    if (this.bodyStarted || code === UPSTREAM_TIMEOUT) return false
-    if (CONNECT_ERRORS.has(code) || code === POOL_CLOSED) return true
-    // Pipelined behind an answer that failed: never answered, and only GET/HEAD are pipelined.
-    if (code === PIPELINE_ABORTED) return this.idempotent
-    return this.idempotent && (CONNECTION_ERRORS.has(code) || conn?.reused === true)
   }
 }

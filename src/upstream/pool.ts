@@ -30,7 +30,7 @@
  */
 import { connect, type Socket } from 'node:net'
 import { ResponseParser, type ResponseHandler } from './response-parser.js'
-import { UPSTREAM_TIMEOUT } from '../route/retry.js'
+import { PipelineAbortedError, PipelineStalledError, PoolClosedError, UpstreamTimeoutError, fromSocketError, hangUp, type UpstreamError } from './errors.js'
 
 /** The party a connection works for: the proxy's exchange for one request. */
 export interface ConnectionUser {
@@ -42,7 +42,7 @@ export interface ConnectionUser {
   /** Body bytes; exactly one call has `last` set, after which the connection is no longer the user's. */
   onData(chunk: Buffer, last: boolean): void
   /** The attempt failed (before or during the response); the connection is gone. */
-  onFailure(err: NodeJS.ErrnoException, conn: Connection | undefined): void
+  onFailure(err: UpstreamError, conn: Connection | undefined): void
 }
 
 export interface PoolOptions {
@@ -121,22 +121,6 @@ const SMALL_HELD = 16 * 1024
 
 /** Every upstream socket reads into this one buffer; each read is handled (and copied) at once. */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024)
-
-function errnoError(code: string, message: string): NodeJS.ErrnoException {
-  return Object.assign(new Error(message), { code })
-}
-
-/**
- * The code a pipelined request fails with when the connection ends before its answer for a
- * reason that is not its own (the answer before it failed, or the replica closed after it).
- */
-export const PIPELINE_ABORTED = 'ERR_PIPELINE_ABORTED'
-
-/**
- * The code a pipelined request fails with when it waited too long behind answers on its
- * connection (the stall rescue, see the top of this file): the exchange sends it again at once.
- */
-export const PIPELINE_STALLED = 'ERR_PIPELINE_STALLED'
 
 /** How often connections with queued requests are checked for stalls. */
 const STALL_CHECK_MS = 10
@@ -293,7 +277,7 @@ export class Connection implements ResponseHandler {
 
   /**
    * The stall rescue (the top of this file): when the oldest request still waiting in the
-   * queue is stuck, every waiting request fails with PIPELINE_STALLED (the exchange sends it
+   * queue is stuck, every waiting request fails with PipelineStalledError (the exchange sends it
    * again on a connection of its own) and its answer here will be dropped.
    */
   checkStall(now: number): void {
@@ -307,7 +291,7 @@ export class Connection implements ResponseHandler {
     if (now - waiting.since < limit || this.pool.answeredSeq <= waiting.seq) return
     watched.delete(this)
     this.pool.backOff()
-    const err = errnoError(PIPELINE_STALLED, `waited over ${Math.round(limit)} ms behind a slower answer on a shared connection`)
+    const err = new PipelineStalledError(`waited over ${Math.round(limit)} ms behind a slower answer on a shared connection`)
     for (const q of this.queued) {
       const user = q.user
       if (user === DROPPED) continue
@@ -404,7 +388,7 @@ export class Connection implements ResponseHandler {
       // The replica closes after this answer: the requests behind it will not be answered.
       this.pool.backOff()
       this.queued.unshift(next)
-      this.failQueued(errnoError(PIPELINE_ABORTED, 'the replica closed the connection before answering'))
+      this.failQueued(new PipelineAbortedError('the replica closed the connection before answering'))
       this.socket.destroy()
     } else if (reusable && !this.socket.destroyed) {
       this.pool.release(this)
@@ -413,16 +397,18 @@ export class Connection implements ResponseHandler {
     }
   }
 
-  private fail(err: NodeJS.ErrnoException): void {
+  private fail(cause: Error): void {
+    const err = fromSocketError(cause)
+    err.reused = this.uses > 0
     const user = this.detach()
     this.parser.abort()
     this.socket.destroy()
     user?.onFailure(err, this)
-    this.failQueued(errnoError(PIPELINE_ABORTED, `the request before it on the connection failed (${err.code ?? err.message})`))
+    this.failQueued(new PipelineAbortedError(`the request before it on the connection failed (${err.code || err.message})`))
   }
 
   /** Pipelined requests that will get no answer on this connection. */
-  private failQueued(err: NodeJS.ErrnoException): void {
+  private failQueued(err: UpstreamError): void {
     const queued = this.queued.splice(0)
     for (const q of queued) {
       busy--
@@ -445,29 +431,29 @@ export class Connection implements ResponseHandler {
       // A copy: READ_BUFFER is reused by the next read, and the chunk may be queued for the client.
       this.parser.execute(Buffer.from(buf.subarray(0, nread)))
     } catch (err) {
-      this.fail(err as NodeJS.ErrnoException)
+      this.fail(err as Error)
     }
     return true
   }
 
   private readonly onSocketEnd = (): void => {
     if (this.user !== undefined && !this.parser.eof()) {
-      this.fail(errnoError('ECONNRESET', 'socket hang up'))
+      this.fail(hangUp())
     }
     this.socket.destroy()
   }
 
-  private readonly onSocketError = (err: NodeJS.ErrnoException): void => {
+  private readonly onSocketError = (err: Error): void => {
     this.fail(err)
   }
 
   private readonly onSocketClose = (): void => {
-    if (this.user !== undefined || this.queued.length > 0) this.fail(errnoError('ECONNRESET', 'socket hang up'))
+    if (this.user !== undefined || this.queued.length > 0) this.fail(hangUp())
     this.pool.forget(this)
   }
 
   private readonly onSocketTimeout = (): void => {
-    if (this.user !== undefined) this.fail(errnoError(UPSTREAM_TIMEOUT, 'upstream timeout'))
+    if (this.user !== undefined) this.fail(new UpstreamTimeoutError())
     else this.socket.destroy()
   }
 }
@@ -572,7 +558,7 @@ export class ConnectionPool {
    */
   request(user: ConnectionUser, head: string, isHead: boolean, timeoutMs: number, bodyless: boolean, pipelinable = false): void {
     if (this.closed) {
-      queueMicrotask(() => user.onFailure(errnoError('ERR_POOL_CLOSED', 'the replica is leaving'), undefined))
+      queueMicrotask(() => user.onFailure(new PoolClosedError(), undefined))
       return
     }
     const sharing = pipelinable && this.pipelineDepth > 1 && this.coolingDown === undefined && batching()
@@ -641,7 +627,7 @@ export class ConnectionPool {
     this.closed = true
     const waiting = this.waiting
     this.waiting = []
-    for (const w of waiting) w.user.onFailure(errnoError('ERR_POOL_CLOSED', 'the replica is leaving'), undefined)
+    for (const w of waiting) w.user.onFailure(new PoolClosedError(), undefined)
     for (const conn of [...this.all]) conn.socket.destroy()
     this.idle.length = 0
     clearTimeout(this.coolingDown)

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { RingFullError } from '../../src/errors.js'
+import { RingFullError } from '../../src/ring/errors.js'
 import { HashRing, type Probe } from '../../src/ring/ring.js'
 import { customHash, type HashSpec } from '../../src/ring/hashes.js'
 import { fmix32, fnv1a32, mixId } from '../../src/ring/mix.js'
