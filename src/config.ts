@@ -8,7 +8,7 @@ import { MAX_WEIGHT } from './ring/ring.js'
 import { parseKeySource, type KeySource } from './route/keys.js'
 import { validateHostname } from './membership/names.js'
 import type { TcpKey } from './front/tcp.js'
-import { PIPELINE_DEFAULTS, STALL_FACTOR } from './upstream/pool.js'
+import { POOL_DEFAULTS, STALL_FACTOR } from './upstream/defaults.js'
 
 export type Probe = 'linear' | 'quadratic'
 export type ProviderKind = 'process' | 'docker'
@@ -103,7 +103,7 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'drain-timeout', env: 'LB_DRAIN_TIMEOUT', default: '10000', help: 'ms in-flight requests may take to finish on a leaving replica' },
   { flag: 'upstream-timeout', env: 'LB_UPSTREAM_TIMEOUT', default: '30000', help: 'ms a replica may take to start answering (then 504)' },
   { flag: 'upstream-pipeline', env: 'LB_UPSTREAM_PIPELINE', default: '8', help: 'under load, up to this many GET/HEAD requests share one replica connection (HTTP/1.1 pipelining: fewer system calls; see --pipeline-stall); 1: off' },
-  { flag: 'pipeline-stall', env: 'LB_PIPELINE_STALL', default: String(PIPELINE_DEFAULTS.stallMs), help: `ms a pipelined request stuck behind a slow answer waits before it is sent again on a connection of its own (also at least ${STALL_FACTOR}x the replica's typical answer time, and only once the replica answered a later request); that replica then gets no pipelining for ${PIPELINE_DEFAULTS.cooldownMs / 1000} s. 0: wait up to --upstream-timeout` },
+  { flag: 'pipeline-stall', env: 'LB_PIPELINE_STALL', default: String(POOL_DEFAULTS.stallMs), help: `ms a pipelined request stuck behind a slow answer waits before it is sent again on a connection of its own (also at least ${STALL_FACTOR}x the replica's typical answer time, and only once the replica answered a later request); that replica then gets no pipelining for ${POOL_DEFAULTS.cooldownMs / 1000} s. 0: wait up to --upstream-timeout` },
   { flag: 'fast-front', env: 'LB_FAST_FRONT', default: 'true', boolean: true, help: 'read and answer plain GET/HEAD proxy requests on the raw socket, everything else through node:http (--fast-front=false: all through node:http)' },
   { flag: 'max-body', env: 'LB_MAX_BODY', default: '65536', help: 'largest admin request body in bytes (then 413)' },
   { flag: 'tcp-port', env: 'LB_TCP_PORT', help: 'also proxy raw TCP (L4 mode) on this port, 0: any free port (default: no TCP listener)' },

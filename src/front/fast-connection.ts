@@ -9,8 +9,9 @@
 import type { Socket } from 'node:net'
 import type { BalancerError } from '../errors.js'
 import { parseFastRequest } from './fast-request.js'
-import { errorAnswer } from './fast-response.js'
-import type { FastClient, FastExchange } from './fast-client.js'
+import { errorAnswer } from './respond.js'
+import type { FastClient } from './fast-client.js'
+import type { HttpExchange } from '../route/exchange.js'
 import type { FastRequest } from './fast-request.js'
 
 /** What a connection needs of the fast front (fast.ts) that accepted it. */
@@ -36,7 +37,7 @@ const MAX_PENDING = 64 * 1024
 export class FrontConnection implements FastClient {
   /** Bytes read and not yet taken as a request. */
   private pending: Buffer | undefined
-  private exchange: FastExchange | undefined
+  private exchange: HttpExchange | undefined
   /** The client half-closed (we are closing too). */
   private ended = false
   private running = false
@@ -81,7 +82,7 @@ export class FrontConnection implements FastClient {
   }
 
   /** The answer to the request just taken is on its way. */
-  inFlight(exchange: FastExchange): void {
+  inFlight(exchange: HttpExchange): void {
     this.exchange = exchange
   }
 

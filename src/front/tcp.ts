@@ -9,26 +9,25 @@
  * client, the cheapest relay node:net offers.
  */
 import { createServer, type Server, type Socket } from 'node:net'
-import type { RingView } from '../ring/ring.js'
 import { requestIdOf } from '../route/keys.js'
 import type { Upstream } from '../upstream/upstream.js'
 import { reset, type Tunnels } from '../upstream/tunnel.js'
-import { ConnectError, type UpstreamError } from '../upstream/errors.js'
-import { mayRetry, nextUntried } from '../route/retry.js'
+import { ConnectError } from '../upstream/errors.js'
+import type { BalancerError } from '../errors.js'
+import type { AttemptLoop, Trip } from '../route/attempt.js'
 
 /** What part of the client's address decides its replica (`--tcp-key`). */
 export type TcpKey = 'ip' | 'ip-port'
 
 export interface TcpProxyOptions {
-  ring: RingView<Upstream>
+  /** The attempt loop for TCP connections (first choice `ring.pick`). */
+  loop: AttemptLoop
   /** `ip`: every connection from one address goes to one replica (as `--key ip` in HTTP). */
   key: TcpKey
   slots: number
   /** ms a replica may take to accept a connection before the next one is tried. */
   connectTimeoutMs: number
   tunnels: Tunnels
-  /** Told when a replica refused a connection or did not accept it in time. */
-  onUpstreamFailure?: (upstream: Upstream, err: UpstreamError) => void
 }
 
 /**
@@ -58,27 +57,23 @@ function onConnection(client: Socket, options: TcpProxyOptions): void {
     reset(client)
     return
   }
-  const id = tcpRequestId(client, options.key, options.slots)
-  const first = options.ring.pick(id)
-  if (first === undefined) {
-    // No replica at all: close at once (a TCP client has no error page to read).
-    reset(client)
-    return
-  }
-  new Attempts(client, id, options).connect(first)
+  options.loop.start(new TcpTrip(client, tcpRequestId(client, options.key, options.slots), options))
 }
 
-/** One client connection looking for a replica that accepts it. */
-class Attempts {
-  private tried: Upstream[] | undefined
+/** One client connection looking for a replica that accepts it: the attempt loop's Trip for TCP. */
+class TcpTrip implements Trip {
+  tried: Upstream[] | undefined
+  /** Nothing of the client's is read before a replica accepted: a failure never sent a byte. */
+  readonly replayable = false
+  readonly bodySent = false
 
   constructor(
     private readonly client: Socket,
-    private readonly id: number,
+    readonly id: number,
     private readonly options: TcpProxyOptions,
   ) {}
 
-  connect(upstream: Upstream): void {
+  send(upstream: Upstream): void {
     const { client } = this
     if (client.destroyed) return
     upstream.begin()
@@ -119,11 +114,12 @@ class Attempts {
 
   /** Any error before `connect` means the replica got no byte: the next one may be tried. */
   private failed(upstream: Upstream, err: ConnectError): void {
-    const { client } = this
-    if (client.destroyed) return
-    if (err.replicaFault) this.options.onUpstreamFailure?.(upstream, err)
-    const next = mayRetry(err, { replayable: false, bodySent: false }) ? nextUntried(this.options.ring, this.id, (this.tried ??= []), upstream) : undefined
-    if (next === undefined) reset(client)
-    else this.connect(next)
+    if (this.client.destroyed) return
+    this.options.loop.failed(this, upstream, err)
+  }
+
+  /** Trip: no replica took it (or there is none): close at once, a TCP client has no error page to read. */
+  giveUp(_err: BalancerError): void {
+    reset(this.client)
   }
 }

@@ -8,9 +8,11 @@
 import { EventEmitter } from 'node:events'
 import { BalancerError } from '../errors.js'
 import { RingFullError } from '../ring/errors.js'
-import { HashRing, MAX_WEIGHT } from '../ring/ring.js'
+import { HashRing, MAX_WEIGHT, type RingView } from '../ring/ring.js'
 import { randomHostname, validateHostname } from './names.js'
 import { Upstream } from '../upstream/upstream.js'
+import { WriteBatcher } from '../upstream/batcher.js'
+import { StallWatch } from '../upstream/stall-watch.js'
 import type { ReplicaHandle, ReplicaProvider } from '../replicas/provider.js'
 import type { Config } from '../config.js'
 
@@ -39,8 +41,15 @@ export interface BalancerEvents {
   error: [err: Error]
 }
 
+/** Builds the transport for a replica that joins (app.ts passes one sharing its batcher and stall clock). */
+export type TransportFactory = (handle: ReplicaHandle) => Upstream
+
 export class Balancer extends EventEmitter<BalancerEvents> {
-  readonly ring: HashRing<Upstream>
+  /** The ring as everyone else sees it: look-ups only (the type has no add or remove). */
+  readonly ring: RingView<Upstream>
+  /** The same ring, writable: only membership changes it, one change at a time. */
+  private readonly table: HashRing<Upstream>
+  private readonly transport: TransportFactory
   /** Members by name, in join order (Map keeps insertion order). */
   private readonly members = new Map<string, Upstream>()
   /** Each member's ring weight (kept while a suspect is out of the ring; a replacement inherits it). */
@@ -55,9 +64,16 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   constructor(
     private readonly config: Config,
     readonly provider: ReplicaProvider,
+    transport?: TransportFactory,
   ) {
     super()
-    this.ring = new HashRing<Upstream>({ slots: config.slots, vnodes: config.vnodes, hash: config.hash, probe: config.probe })
+    this.table = new HashRing<Upstream>({ slots: config.slots, vnodes: config.vnodes, hash: config.hash, probe: config.probe })
+    this.ring = this.table
+    if (transport === undefined) {
+      const pool = { pipeline: config.upstreamPipeline, stallMs: config.pipelineStallMs, batcher: new WriteBatcher(), stalls: new StallWatch() }
+      transport = (handle) => new Upstream(handle, pool)
+    }
+    this.transport = transport
   }
 
   /** Names in join order and their count: the body of GET /rep. */
@@ -123,7 +139,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
         taken.add(name)
         names.push(name)
       }
-      if (!this.ring.fits(names, weights)) {
+      if (!this.table.fits(names, weights)) {
         const weight = weights.length > 0 ? ` of total weight ${names.reduce((sum, _, k) => sum + (weights[k] ?? 1), 0)}` : ''
         throw new BalancerError('RING_FULL', `The ring has no room for ${n} more server(s)${weight}: ${this.config.slots} slots, ${this.config.vnodes} virtual servers each, ${this.members.size} present`)
       }
@@ -163,7 +179,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     if (this.closed || upstream.state === 'dead' || this.members.get(upstream.name) !== upstream) return false
     if (upstream.state === 'up' && this.ring.size > 1) {
       upstream.state = 'suspect'
-      this.ring.remove(upstream.name)
+      this.table.remove(upstream.name)
       this.emit('suspect', upstream)
     }
     return true
@@ -174,7 +190,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     return this.serial(async () => {
       if (this.closed || upstream.state !== 'suspect' || this.members.get(upstream.name) !== upstream) return false
       try {
-        this.ring.add(upstream.name, upstream, this.weights.get(upstream.name) ?? 1)
+        this.table.add(upstream.name, upstream, this.weights.get(upstream.name) ?? 1)
       } catch (err) {
         // Its slots were taken while it was out (a /add filled the ring): replace it instead.
         if (!(err instanceof RingFullError)) throw err
@@ -201,7 +217,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     const upstream = this.members.get(name)
     if (!upstream || upstream.state === 'dead' || this.closed) return Promise.resolve(undefined)
     upstream.state = 'dead'
-    this.ring.remove(name)
+    this.table.remove(name)
     upstream.close()
     this.emit('dead', upstream)
     return this.serial(async () => {
@@ -284,9 +300,9 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   }
 
   private join(handle: ReplicaHandle, weight = 1): void {
-    const upstream = new Upstream(handle, { pipeline: this.config.upstreamPipeline, stallMs: this.config.pipelineStallMs })
+    const upstream = this.transport(handle)
     try {
-      this.ring.add(handle.name, upstream, weight)
+      this.table.add(handle.name, upstream, weight)
     } catch (err) {
       // The ring's own error carries no HTTP meaning; to a client it is the SPEC's 400.
       if (err instanceof RingFullError) throw new BalancerError('RING_FULL', err.message, { cause: err })
@@ -319,7 +335,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   /** No new requests: out of the ring (a suspect is out already) and no longer a member. */
   private detach(leaving: readonly Upstream[]): void {
     for (const upstream of leaving) {
-      this.ring.remove(upstream.name)
+      this.table.remove(upstream.name)
       this.members.delete(upstream.name)
       this.weights.delete(upstream.name)
     }

@@ -55,7 +55,7 @@ const FREE = -1
  * (src/membership/balancer.ts) holds the HashRing itself; the route layer gets this view, so
  * an add or remove there does not compile.
  */
-export type RingView<T> = Pick<HashRing<T>, 'slots' | 'size' | 'has' | 'get' | 'names' | 'valueList' | 'weights' | 'totalWeight' | 'slotOf' | 'pick' | 'next' | 'weightOf'>
+export type RingView<T> = Pick<HashRing<T>, 'slots' | 'size' | 'has' | 'get' | 'names' | 'valueList' | 'weights' | 'totalWeight' | 'slotOf' | 'pick' | 'next' | 'weightOf' | 'shares' | 'ownerTable'>
 
 export class HashRing<T> {
   readonly slots: number

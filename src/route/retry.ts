@@ -5,8 +5,6 @@
  * proxy loop asks one question of every failed round trip.
  */
 import { BalancerError } from '../errors.js'
-import type { RingView } from '../ring/ring.js'
-import type { Upstream } from '../upstream/upstream.js'
 import { ConnectionLostError, PipelineAbortedError, UpstreamTimeoutError, type UpstreamError } from '../upstream/errors.js'
 
 /** What the policy needs to know about the request besides the error. */
@@ -39,11 +37,3 @@ export function giveUpAnswer(replica: string, err: UpstreamError, timeoutMs: num
   return new BalancerError('UPSTREAM_UNREACHABLE', `Server replica '${replica}' could not be reached (${err.code || err.message})`)
 }
 
-/**
- * The next distinct replica clockwise from the request's slot that has not been tried yet;
- * records `failed` as tried. Undefined when every replica has been tried.
- */
-export function nextUntried(ring: RingView<Upstream>, id: number, tried: Upstream[], failed: Upstream): Upstream | undefined {
-  tried.push(failed)
-  return ring.next(id, (u) => !tried.includes(u))
-}

@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 import { HashRing } from '../../src/ring/ring.js'
 import { Upstream } from '../../src/upstream/upstream.js'
-import { createProxy, type ProxyOptions } from '../../src/front/http.js'
+import { proxyOptions } from '../fixtures/proxy.js'
+import { createProxy } from '../../src/front/http.js'
 import { FastFront } from '../../src/front/fast.js'
 import { listen, waitFor } from '../fixtures/http.js'
 
@@ -33,7 +34,7 @@ async function setup(t: Test, backendPort: number | undefined, fast: boolean): P
     t.teardown(() => u.close())
     ring.add('a', u)
   }
-  const options: ProxyOptions = { ring, keyOf: (req) => Number.parseInt(String(req.headers['x-key'] ?? 0), 10) || 0, upstreamTimeoutMs: 5000 }
+  const options = proxyOptions({ ring, keyOf: (req) => Number.parseInt(String(req.headers['x-key'] ?? 0), 10) || 0, upstreamTimeoutMs: 5000 })
   const proxy = createProxy(options)
   const nodeSeen: string[] = []
   const server = createServer((req, res) => {

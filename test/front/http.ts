@@ -9,7 +9,10 @@ import type { AddressInfo } from 'node:net'
 import { once } from 'node:events'
 import { HashRing } from '../../src/ring/ring.js'
 import { Upstream } from '../../src/upstream/upstream.js'
-import { createProxy, type ProxyOptions } from '../../src/front/http.js'
+import { WriteBatcher } from '../../src/upstream/batcher.js'
+import { createProxy } from '../../src/front/http.js'
+import type { RouteOptions } from '../../src/route/attempt.js'
+import { proxyOptions } from '../fixtures/proxy.js'
 import { FastFront } from '../../src/front/fast.js'
 import { call, listen, waitFor } from '../fixtures/http.js'
 
@@ -58,22 +61,23 @@ interface Front {
 }
 
 /** The proxy under test in front of `members` (name -> port), keyed by the x-key header. */
-async function front(t: Test, members: Array<[string, number]>, extra: Partial<ProxyOptions> = {}): Promise<Front> {
+async function front(t: Test, members: Array<[string, number]>, extra: Partial<RouteOptions> = {}): Promise<Front> {
   const viaFast = inFastSuite
   const ring = new HashRing<Upstream>({ slots: 512, vnodes: 9, hash: 'default', probe: 'linear' })
+  const batcher = new WriteBatcher()
   for (const [name, port] of members) {
-    const u = new Upstream({ name, host: '127.0.0.1', port, id: name })
+    const u = new Upstream({ name, host: '127.0.0.1', port, id: name }, { batcher })
     t.teardown(() => u.close())
     ring.add(name, u)
   }
   const failures: string[] = []
-  const options: ProxyOptions = {
+  const options = proxyOptions({
     ring,
     keyOf: (req) => Number(req.headers['x-key'] ?? 0),
     upstreamTimeoutMs: 5000,
     onUpstreamFailure: (u, err) => failures.push(`${u.name}:${err.code}`),
     ...extra,
-  }
+  })
   const server = createServer(createProxy(options))
   const fast = viaFast ? new FastFront(server, { ...options, isAdminPath: () => false, keyHeaders: ['x-key'] }) : undefined
   if (fast) t.teardown(() => fast.closeAll())
