@@ -44,6 +44,13 @@ export interface BalancerEvents {
 /** Builds the transport for a replica that joins (app.ts passes one sharing its batcher and stall clock). */
 export type TransportFactory = (handle: ReplicaHandle) => Upstream
 
+/**
+ * A member's health as membership sees it: `up`, `suspect` (a connection to it failed; out of
+ * the ring until the health checker confirms or clears it) or `dead` (out for good, being
+ * replaced). Owned here, not by the transport: only membership changes it.
+ */
+export type MemberState = 'up' | 'suspect' | 'dead'
+
 export class Balancer extends EventEmitter<BalancerEvents> {
   /** The ring as everyone else sees it: look-ups only (the type has no add or remove). */
   readonly ring: RingView<Upstream>
@@ -54,6 +61,8 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   private readonly members = new Map<string, Upstream>()
   /** Each member's ring weight (kept while a suspect is out of the ring; a replacement inherits it). */
   private readonly weights = new Map<string, number>()
+  /** Each member's health (kept until its transport is forgotten). */
+  private readonly states = new WeakMap<Upstream, MemberState>()
   private queue: Promise<unknown> = Promise.resolve()
   private closed = false
   /** Dead replicas still being stopped (outside the queue; close waits for them). */
@@ -83,6 +92,11 @@ export class Balancer extends EventEmitter<BalancerEvents> {
 
   upstreams(): Upstream[] {
     return [...this.members.values()]
+  }
+
+  /** A transport's health as membership sees it ('up' for one that joined and was never suspected). */
+  stateOf(upstream: Upstream): MemberState {
+    return this.states.get(upstream) ?? 'up'
   }
 
   get(name: string): Upstream | undefined {
@@ -176,9 +190,9 @@ export class Balancer extends EventEmitter<BalancerEvents> {
    * threshold). Returns false if it is not a live member (left, or already dead).
    */
   suspect(upstream: Upstream): boolean {
-    if (this.closed || upstream.state === 'dead' || this.members.get(upstream.name) !== upstream) return false
-    if (upstream.state === 'up' && this.ring.size > 1) {
-      upstream.state = 'suspect'
+    if (this.closed || this.stateOf(upstream) === 'dead' || this.members.get(upstream.name) !== upstream) return false
+    if (this.stateOf(upstream) === 'up' && this.ring.size > 1) {
+      this.states.set(upstream, 'suspect')
       this.table.remove(upstream.name)
       this.emit('suspect', upstream)
     }
@@ -188,7 +202,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   /** The health checker found a suspect healthy: back into the ring (in the queue, as a join). */
   restore(upstream: Upstream): Promise<boolean> {
     return this.serial(async () => {
-      if (this.closed || upstream.state !== 'suspect' || this.members.get(upstream.name) !== upstream) return false
+      if (this.closed || this.stateOf(upstream) !== 'suspect' || this.members.get(upstream.name) !== upstream) return false
       try {
         this.table.add(upstream.name, upstream, this.weights.get(upstream.name) ?? 1)
       } catch (err) {
@@ -197,7 +211,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
         void this.replace(upstream.name)
         return false
       }
-      upstream.state = 'up'
+      this.states.set(upstream, 'up')
       this.emit('restored', upstream)
       return true
     })
@@ -215,8 +229,8 @@ export class Balancer extends EventEmitter<BalancerEvents> {
    */
   replace(name: string): Promise<string | undefined> {
     const upstream = this.members.get(name)
-    if (!upstream || upstream.state === 'dead' || this.closed) return Promise.resolve(undefined)
-    upstream.state = 'dead'
+    if (!upstream || this.stateOf(upstream) === 'dead' || this.closed) return Promise.resolve(undefined)
+    this.states.set(upstream, 'dead')
     this.table.remove(name)
     upstream.close()
     this.emit('dead', upstream)

@@ -14,11 +14,6 @@ export class Upstream {
   readonly pool: ConnectionPool
   /** Requests sent and not yet finished. */
   inflight = 0
-  /**
-   * Health as the balancer sees it: `suspect` (a connection to it failed; out of the ring
-   * until the health checker confirms or clears it) or `dead` (out for good, being replaced).
-   */
-  state: 'up' | 'suspect' | 'dead' = 'up'
   private idleWaiters: Array<() => void> = []
 
   /**

@@ -12,6 +12,7 @@ import { proxyOptions } from '../fixtures/proxy.js'
 import { createProxy } from '../../src/front/http.js'
 import { FastFront } from '../../src/front/fast.js'
 import { listen, waitFor } from '../fixtures/http.js'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void
 
@@ -336,7 +337,7 @@ t.test('a slow client holds the replica back (back-pressure), and every byte arr
     const now = written
     const stalled = now === last
     last = now
-    await new Promise((r) => setTimeout(r, 100))
+    await sleep(100)
     return stalled && now > 0
   }, 10_000)
   t.ok(written < total / 2, `the replica stalled after ${written} of ${total} bytes`)

@@ -18,6 +18,7 @@ import { STALL_FACTOR, TYPICAL_AFTER } from '../../src/upstream/defaults.js'
 import { call, listen, waitFor } from '../fixtures/http.js'
 import { rawReplica } from '../fixtures/raw-replica.js'
 import { startTestApp } from '../fixtures/app.js'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 /** What one request saw: its answer's status and body, or its failure code. */
 interface Outcome {
@@ -235,7 +236,7 @@ t.test('stall rescue: a replica slow across the board is not taken for a stuck o
     const path = head.split(' ')[1]!
     const ms = path === '/later' ? 0 : path === '/p/0' ? 150 : 100
     const prev = chains.get(socket) ?? Promise.resolve()
-    const delay = new Promise<void>((resolve) => setTimeout(resolve, ms))
+    const delay = sleep(ms)
     chains.set(socket, Promise.all([prev, delay]).then(() => void socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${path.length}\r\n\r\n${path}`)))
   })
   const pool = usePool(t, r.port, 8, { stallMs: 20 })

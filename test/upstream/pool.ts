@@ -16,6 +16,7 @@ import type { ConnectionUser, Connection } from '../../src/upstream/connection.j
 import { BATCH_ABOVE, WriteBatcher } from '../../src/upstream/batcher.js'
 import { call, listen, waitFor } from '../fixtures/http.js'
 import { rawReplica } from '../fixtures/raw-replica.js'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 async function front(t: Test, ports: number[], upstreamTimeoutMs = 5000): Promise<{ url: string; ring: HashRing<Upstream>; upstreams: Upstream[]; failures: string[]; batcher: WriteBatcher }> {
   const ring = new HashRing<Upstream>({ slots: 512, vnodes: 9, hash: 'default', probe: 'linear' })
@@ -188,7 +189,7 @@ t.test('a large answer to a slow client streams with backpressure, intact', asyn
   const [res] = (await once(req, 'response')) as [IncomingMessage]
   res.pause()
   // The client reads nothing for a while: the replica must be held back, not drained into memory.
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  await sleep(300)
   t.ok(sent < size / 2, `the replica was held back while the client did not read (${Math.round(sent / 2 ** 20)} of 32 MiB sent)`)
   let got = 0
   for await (const chunk of res) got += (chunk as Buffer).length
@@ -257,7 +258,7 @@ t.test('the pool is bounded: requests beyond maxSockets wait their turn', async 
   for (const name of ['a', 'b', 'c']) pool.request({ user: user(name), head: 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', isHead: false, timeoutMs: 5000, bodyless: true, pipelinable: false })
   await waitFor('two requests at the replica', () => held.length === 2, 2000)
   t.equal(pool.size, 2, 'never more than maxSockets connections')
-  await new Promise((resolve) => setTimeout(resolve, 50))
+  await sleep(50)
   t.equal(held.length, 2, 'the third waits')
   held[0]!.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n')
   await waitFor('the third request on the freed connection', () => held.length === 3, 2000)
