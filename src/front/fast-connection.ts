@@ -18,14 +18,41 @@ import type { Socket } from 'node:net'
 import type { ServerResponse } from 'node:http'
 import { BalancerError, type ErrorCode } from '../errors.js'
 import { parseFastRequest } from './fast-request.js'
-import { errorAnswer } from './fast-response.js'
-import type { FastClient, FastExchange } from './fast-client.js'
-import type { FastFront } from './fast.js'
+import { errorAnswer, sendError } from './respond.js'
+import type { FastClient } from './fast-client.js'
+import type { HttpExchange } from '../route/exchange.js'
+import type { FastRequest } from './fast-request.js'
+import type { EdgeConfig } from '../config.js'
 import { readHead, type RejectedHead } from './edge-head.js'
-import { ChunkedError, ChunkedScanner } from './edge-chunked.js'
+import { ChunkedScanner, type ChunkedError } from './edge-chunked.js'
 import { NodeSide, type NodeSideOwner } from './edge-node-side.js'
 import { abandonExchange } from './http.js'
-import { sendError } from './respond.js'
+
+/** What a connection needs of the front (fast.ts) that accepted it. */
+export interface FastConnectionHost {
+  /** Shutting down: answers say `Connection: close`. */
+  readonly closing: boolean
+  /** Header names a request must not repeat to stay on the fast front. */
+  readonly unique: ReadonlySet<string>
+  /** Plain GET/HEAD requests are answered here (--fast-front). */
+  readonly fast: boolean
+  readonly limits: EdgeConfig
+  /** Unparsed bytes held before reading pauses. */
+  readonly readAheadBytes: number
+  /** node:http's keepAliveTimeout (ms) is the keep-alive timeout. */
+  readonly server: { readonly keepAliveTimeout: number }
+  /** Requests the edge answered itself (counted). */
+  refusals: number
+  keepAliveSeconds(): number
+  /** Does the fast front answer a request for `url`? */
+  takes(url: string): boolean
+  /** Route and send a parsed request. */
+  start(req: FastRequest, conn: FrontConnection): void
+  /** node:http takes over the connection, as `side`. */
+  handOff(side: NodeSide): void
+  /** The connection closed or was handed over. */
+  forget(conn: FrontConnection): void
+}
 
 // What the connection is doing.
 /** Answering plain GET/HEAD requests itself. */
@@ -63,7 +90,7 @@ export class FrontConnection implements FastClient, NodeSideOwner {
   private mode = FAST
   /** Bytes read and not yet passed on. */
   private pending: Buffer | undefined
-  private exchange: FastExchange | undefined
+  private exchange: HttpExchange | undefined
   /** node:http's view of this connection, once it has one. */
   private nodeSide: NodeSide | undefined
   /** Requests passed to node:http and not yet answered. */
@@ -98,7 +125,7 @@ export class FrontConnection implements FastClient, NodeSideOwner {
 
   constructor(
     readonly socket: Socket,
-    private readonly front: FastFront,
+    private readonly front: FastConnectionHost,
   ) {
     this.idleSince = this.lastByteAt = Date.now()
     if (!front.fast) this.mode = NODE
@@ -136,7 +163,7 @@ export class FrontConnection implements FastClient, NodeSideOwner {
   }
 
   /** The answer to the request just taken is on its way. */
-  inFlight(exchange: FastExchange): void {
+  inFlight(exchange: HttpExchange): void {
     this.exchange = exchange
   }
 

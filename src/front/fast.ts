@@ -19,13 +19,13 @@ import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { BalancerError } from '../errors.js'
 import type { EdgeConfig } from '../config.js'
-import { errorAnswer } from './fast-response.js'
+import { errorAnswer } from './respond.js'
 import { FrontConnection, LINGER_MS } from './fast-connection.js'
 import { NodeSide } from './edge-node-side.js'
 import { pathOf } from '../route/keys.js'
-import { firstChoice, type ProxyOptions } from './http.js'
-import type { Upstream } from '../upstream/upstream.js'
-import { FastExchange } from './fast-client.js'
+import { HttpExchange } from '../route/exchange.js'
+import type { ProxyOptions } from './http.js'
+import { FastAnswer } from './fast-client.js'
 import type { FastRequest } from './fast-request.js'
 
 export interface FastFrontOptions extends ProxyOptions {
@@ -81,7 +81,6 @@ export class FastFront {
   private readonly connections = new Set<FrontConnection>()
   private readonly nodeListener: ConnectionListener
   private readonly sweeper: NodeJS.Timeout
-  private readonly choose: (id: number) => Upstream | undefined
 
   constructor(
     readonly server: Server,
@@ -104,7 +103,6 @@ export class FastFront {
     this.limits = options.edge ?? EDGE_DEFAULTS
     this.readAheadBytes = this.limits.maxHeaderSize + 16 * 1024
     this.unique = new Set(options.keyHeaders)
-    this.choose = firstChoice(options)
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS)
     this.sweeper.unref()
   }
@@ -171,18 +169,14 @@ export class FastFront {
     return Math.floor(this.server.keepAliveTimeout / 1000)
   }
 
-  /** Route a request: key -> first choice -> attempt; the SPEC's 503 when the ring is empty. */
+  /** Route a request: key -> the attempt loop (first choice, failover; the SPEC's 503 when the ring is empty). */
   start(req: FastRequest, conn: FrontConnection): void {
     this.served++
-    const id = this.options.keyOf(req)
-    const upstream = this.choose(id)
-    if (upstream === undefined) {
-      conn.answerError(new BalancerError('NO_REPLICAS'), req.method === 'HEAD')
-      return
-    }
-    const exchange = new FastExchange(req, id, this.options, conn)
+    const answer = new FastAnswer(req.method === 'HEAD', conn)
+    const exchange = new HttpExchange(req, this.options.keyOf(req), this.options.loop, answer, false, false)
+    answer.exchange = exchange
     conn.inFlight(exchange)
-    exchange.send(upstream)
+    this.options.loop.start(exchange)
   }
 
   /** Every connection's timeouts (header, body idle, keep-alive idle, lingering close), once a second. */
