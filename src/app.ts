@@ -62,7 +62,7 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
     throw err
   }
 
-  const admin = createAdmin(balancer, config.maxBodyBytes)
+  const admin = createAdmin(balancer, config.maxBodyBytes, config.adminBodyTimeoutMs)
   const keyOf = keyExtractor(config.key, config.slots)
   // --balance-factor: bounded loads for the HTTP front's first pick (ring.pick when off).
   const choose = createChooser(balancer.ring, config.balanceFactor)

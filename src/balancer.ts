@@ -9,6 +9,8 @@ import { EventEmitter } from 'node:events'
 import { BalancerError, RingFullError } from './errors.js'
 import { HashRing, MAX_WEIGHT } from './ring/ring.js'
 import { randomHostname, validateHostname } from './names.js'
+import { assertAddRoom } from './membership/capacity.js'
+import { clip, preview } from './preview.js'
 import { Upstream } from './proxy/upstream.js'
 import type { ReplicaHandle, ReplicaProvider } from './replicas/provider.js'
 import type { Config } from './config.js'
@@ -103,7 +105,8 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   /**
    * POST /add: start `n` replicas, named from `hostnames` and the rest random. Validates
    * everything (names, room on the ring) before starting anything; if any replica fails to
-   * start, the ones that did are stopped and nothing joins.
+   * start, the ones that did are stopped and nothing joins. `n` is checked against
+   * --max-replicas and the ring's room before a single name is made up (capacity.ts).
    */
   add(n: number, hostnames: readonly string[] = [], weights: readonly number[] = []): Promise<Membership> {
     return this.serial(async () => {
@@ -115,6 +118,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
         validateHostname(name)
         if (this.members.has(name)) throw new BalancerError('HOSTNAME_IN_USE', `Hostname '${name}' is already in use`)
       }
+      assertAddRoom(n, { present: this.members.size, maxReplicas: this.config.maxReplicas, slots: this.config.slots, vnodes: this.config.vnodes, usedUnits: this.ring.totalWeight })
       const names = [...hostnames]
       const taken = new Set([...this.members.keys(), ...names])
       while (names.length < n) {
@@ -138,7 +142,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
       if (hostnames.length > n) throw new BalancerError('RM_TOO_MANY_HOSTNAMES')
       assertUnique(hostnames)
       for (const name of hostnames) {
-        if (!this.members.has(name)) throw new BalancerError('HOSTNAME_NOT_FOUND', `Hostname '${name}' does not exist`)
+        if (!this.members.has(name)) throw new BalancerError('HOSTNAME_NOT_FOUND', `Hostname '${clip(name)}' does not exist`)
       }
       if (n > this.members.size) {
         throw new BalancerError('RM_MORE_THAN_EXIST', `Cannot remove ${n} replica(s): only ${this.members.size} exist`)
@@ -335,7 +339,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
 function assertUnique(names: readonly string[]): void {
   const seen = new Set<string>()
   for (const name of names) {
-    if (seen.has(name)) throw new BalancerError('DUPLICATE_HOSTNAME', `Hostname '${name}' appears more than once`)
+    if (seen.has(name)) throw new BalancerError('DUPLICATE_HOSTNAME', `Hostname '${clip(name)}' appears more than once`)
     seen.add(name)
   }
 }
@@ -346,7 +350,7 @@ function assertUnique(names: readonly string[]): void {
  */
 export function assertWeights(n: number, weights: unknown): asserts weights is number[] {
   if (!Array.isArray(weights) || !weights.every((w) => Number.isSafeInteger(w) && w >= 1 && w <= MAX_WEIGHT)) {
-    throw new BalancerError('INVALID_WEIGHT', `weights must be a list of integers from 1 to ${MAX_WEIGHT}, one per new replica, got ${JSON.stringify(weights)}`)
+    throw new BalancerError('INVALID_WEIGHT', `weights must be a list of integers from 1 to ${MAX_WEIGHT}, one per new replica, got ${preview(weights)}`)
   }
   if (weights.length > n) {
     throw new BalancerError('INVALID_WEIGHT', `weights lists ${weights.length} weights for ${n} new replica(s): at most one per replica`)

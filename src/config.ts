@@ -9,6 +9,8 @@ import { parseKeySource, type KeySource } from './keys.js'
 import { validateHostname } from './names.js'
 import type { TcpKey } from './proxy/tcp.js'
 import { PIPELINE_DEFAULTS, STALL_FACTOR } from './proxy/pool.js'
+import { MAX_REPLICAS_DEFAULT } from './membership/capacity.js'
+import { BODY_TIMEOUT_MS } from './admin/body.js'
 
 export type Probe = 'linear' | 'quadratic'
 export type ProviderKind = 'process' | 'docker'
@@ -45,6 +47,10 @@ export interface Config {
   readonly drainTimeoutMs: number
   readonly upstreamTimeoutMs: number
   readonly maxBodyBytes: number
+  /** Most replicas at once: /add beyond it is refused before anything starts. */
+  readonly maxReplicas: number
+  /** ms an admin request body may take to arrive (then 408). */
+  readonly adminBodyTimeoutMs: number
   readonly quiet: boolean
   /** Plain GET/HEAD requests take the fast front (src/front/) rather than node:http. */
   readonly fastFront: boolean
@@ -106,6 +112,8 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'pipeline-stall', env: 'LB_PIPELINE_STALL', default: String(PIPELINE_DEFAULTS.stallMs), help: `ms a pipelined request stuck behind a slow answer waits before it is sent again on a connection of its own (also at least ${STALL_FACTOR}x the replica's typical answer time, and only once the replica answered a later request); that replica then gets no pipelining for ${PIPELINE_DEFAULTS.cooldownMs / 1000} s. 0: wait up to --upstream-timeout` },
   { flag: 'fast-front', env: 'LB_FAST_FRONT', default: 'true', boolean: true, help: 'read and answer plain GET/HEAD proxy requests on the raw socket, everything else through node:http (--fast-front=false: all through node:http)' },
   { flag: 'max-body', env: 'LB_MAX_BODY', default: '65536', help: 'largest admin request body in bytes (then 413)' },
+  { flag: 'admin-body-timeout', env: 'LB_ADMIN_BODY_TIMEOUT', default: String(BODY_TIMEOUT_MS), help: 'ms an admin request body may take to arrive once its headers are in (then 408)' },
+  { flag: 'max-replicas', env: 'LB_MAX_REPLICAS', default: String(MAX_REPLICAS_DEFAULT), help: 'most replicas at once: a /add that would pass it is refused (400) before anything starts' },
   { flag: 'tcp-port', env: 'LB_TCP_PORT', help: 'also proxy raw TCP (L4 mode) on this port, 0: any free port (default: no TCP listener)' },
   { flag: 'tcp-key', env: 'LB_TCP_KEY', default: 'ip', help: 'TCP connection key: ip (client address) or ip-port (client address and port)' },
   { flag: 'tcp-connect-timeout', env: 'LB_TCP_CONNECT_TIMEOUT', default: '5000', help: 'ms a replica may take to accept a TCP connection (then the next one is tried)' },
@@ -247,6 +255,8 @@ export function buildConfig(values: Readonly<Record<string, string>>): Config {
     drainTimeoutMs: integer('drain-timeout', get('drain-timeout'), 0, 600_000),
     upstreamTimeoutMs: integer('upstream-timeout', get('upstream-timeout'), 1, 3_600_000),
     maxBodyBytes: integer('max-body', get('max-body'), 16, 64 * 1024 * 1024),
+    maxReplicas: integer('max-replicas', get('max-replicas'), 1, 65536),
+    adminBodyTimeoutMs: integer('admin-body-timeout', get('admin-body-timeout'), 1, 3_600_000),
     quiet: boolean('quiet', get('quiet')),
     fastFront: boolean('fast-front', get('fast-front')),
     upstreamPipeline: integer('upstream-pipeline', get('upstream-pipeline'), 1, 64),
@@ -256,6 +266,9 @@ export function buildConfig(values: Readonly<Record<string, string>>): Config {
     tcpConnectTimeoutMs: integer('tcp-connect-timeout', get('tcp-connect-timeout'), 1, 600_000),
     idleTimeoutMs: integer('idle-timeout', get('idle-timeout'), 0, 2_147_483_647),
     maxConnections: integer('max-connections', get('max-connections'), 1, 1_000_000),
+  }
+  if (config.replicas > config.maxReplicas) {
+    throw new ConfigError(`--replicas ${config.replicas} is more than --max-replicas ${config.maxReplicas}`)
   }
   if (config.tcpPort !== undefined && config.tcpPort !== 0 && config.tcpPort === config.port) {
     throw new ConfigError(`--tcp-port must differ from --port (both are ${config.port})`)

@@ -13,6 +13,8 @@ t.test('defaults match the SPEC', async (t) => {
   t.same(c.key, { kind: 'random' })
   t.equal(c.provider, 'process')
   t.equal(c.network, 'net1')
+  t.equal(c.maxReplicas, 100)
+  t.equal(c.adminBodyTimeoutMs, 10_000)
   t.ok(Object.isFrozen(c), 'frozen')
   t.ok(Object.isFrozen(c.names))
   t.ok(Object.isFrozen(c.health))
@@ -63,6 +65,9 @@ t.test('bad values get clear messages', async (t) => {
     [['--names', 'bad/name'], /^--names: Invalid hostname "bad\/name"/],
     [['--slots', '16', '--vnodes', '8'], /^the ring has 16 slots, too few for 3 replicas x 8 virtual servers$/],
     [['--network', 'has space'], /^--network must be a Docker network name or host/],
+    [['--replicas', '5', '--max-replicas', '4'], /^--replicas 5 is more than --max-replicas 4$/],
+    [['--max-replicas', '0'], /^--max-replicas must be an integer from 1 to 65536, got "0"$/],
+    [['--admin-body-timeout', '0'], /^--admin-body-timeout must be an integer from 1 to 3600000, got "0"$/],
   ]
   for (const [argv, message] of bad) {
     t.throws(() => loadConfig(argv), { name: 'ConfigError', message }, argv.join(' '))

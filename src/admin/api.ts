@@ -7,7 +7,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { BalancerError } from '../errors.js'
 import { sendError, sendSuccess } from '../respond.js'
 import { assertWeights, type Balancer } from '../balancer.js'
-import { readJson } from './body.js'
+import { ClientGone, readJson } from './body.js'
+import { clip, preview } from '../preview.js'
 
 interface Route {
   readonly methods: readonly string[]
@@ -30,8 +31,9 @@ export function parseMembershipRequest(body: unknown, allowWeights = false): Mem
     throw new BalancerError('INVALID_JSON', 'Invalid JSON payload: expected an object like {"n": 1, "hostnames": ["S1"]}')
   }
   const { n, hostnames, weights } = body as { n?: unknown; hostnames?: unknown; weights?: unknown }
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1) {
-    throw new BalancerError('INVALID_N', `n must be a positive integer, got ${JSON.stringify(n) ?? 'nothing'}`)
+  // Any integer passes here (1e300 too): the balancer bounds it by --max-replicas and the ring.
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) {
+    throw new BalancerError('INVALID_N', `n must be a positive integer, got ${preview(n)}`)
   }
   if (hostnames !== undefined && hostnames !== null && (!Array.isArray(hostnames) || !hostnames.every((h) => typeof h === 'string'))) {
     throw new BalancerError('INVALID_HOSTNAMES')
@@ -50,7 +52,7 @@ export interface Admin {
   handles(path: string): boolean
 }
 
-export function createAdmin(balancer: Balancer, maxBodyBytes: number): Admin {
+export function createAdmin(balancer: Balancer, maxBodyBytes: number, bodyTimeoutMs?: number): Admin {
   const routes = new Map<string, Route>([
     ['/rep', { methods: ['GET', 'HEAD'], handle: async (_req, res) => sendSuccess(res, balancer.membership()) }],
     [
@@ -58,7 +60,7 @@ export function createAdmin(balancer: Balancer, maxBodyBytes: number): Admin {
       {
         methods: ['POST'],
         handle: async (req, res) => {
-          const { n, hostnames, weights } = parseMembershipRequest(await readJson(req, maxBodyBytes), true)
+          const { n, hostnames, weights } = parseMembershipRequest(await readJson(req, maxBodyBytes, bodyTimeoutMs), true)
           sendSuccess(res, await balancer.add(n, hostnames, weights))
         },
       },
@@ -68,7 +70,7 @@ export function createAdmin(balancer: Balancer, maxBodyBytes: number): Admin {
       {
         methods: ['DELETE'],
         handle: async (req, res) => {
-          const { n, hostnames } = parseMembershipRequest(await readJson(req, maxBodyBytes))
+          const { n, hostnames } = parseMembershipRequest(await readJson(req, maxBodyBytes, bodyTimeoutMs))
           sendSuccess(res, await balancer.remove(n, hostnames))
         },
       },
@@ -86,11 +88,13 @@ export function createAdmin(balancer: Balancer, maxBodyBytes: number): Admin {
       return true
     }
     route.handle(req, res).catch((err: unknown) => {
+      if (err instanceof ClientGone) return
       if (err instanceof BalancerError) {
-        sendError(res, err, err.status === 413 ? { connection: 'close' } : undefined)
+        // 413 and 408 leave the body unread: close rather than read the rest.
+        sendError(res, err, err.status === 413 || err.status === 408 ? { connection: 'close' } : undefined)
       } else {
         console.error('admin request failed:', err)
-        sendError(res, new BalancerError('INTERNAL', `Internal error: ${(err as Error)?.message ?? String(err)}`))
+        sendError(res, new BalancerError('INTERNAL', `Internal error: ${clip(String((err as Error)?.message ?? err), 200)}`))
       }
     })
     return true
