@@ -5,10 +5,10 @@
  */
 import { parseHashSpec, type HashSpec } from './ring/hashes.js'
 import { MAX_WEIGHT } from './ring/ring.js'
-import { parseKeySource, type KeySource } from './keys.js'
-import { validateHostname } from './names.js'
-import type { TcpKey } from './proxy/tcp.js'
-import { PIPELINE_DEFAULTS, STALL_FACTOR } from './proxy/pool.js'
+import { parseKeySource, type KeySource } from './route/keys.js'
+import { validateHostname } from './membership/names.js'
+import type { TcpKey } from './front/tcp.js'
+import { PIPELINE_DEFAULTS, STALL_FACTOR } from './upstream/pool.js'
 import { MAX_REPLICAS_DEFAULT } from './membership/capacity.js'
 import { BODY_TIMEOUT_MS } from './admin/body.js'
 
