@@ -6,7 +6,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Server as TcpServer } from 'node:net'
 import type { Config } from './config.js'
 import { Balancer } from './membership/balancer.js'
-import { createAdmin } from './admin/api.js'
+import { createAdminPlane } from './admin/plane.js'
+import { auditLine, type AuditSink } from './admin/audit.js'
 import { FastFront } from './front/fast.js'
 import { createProxy } from './front/http.js'
 import { createChooser } from './route/bounded.js'
@@ -28,6 +29,10 @@ export interface App {
   readonly tcp: TcpServer | undefined
   /** Its port (the bound one when `--tcp-port 0`). */
   readonly tcpPort: number | undefined
+  /** The admin listener (--admin-port); undefined when off. */
+  readonly adminServer: Server | undefined
+  /** `http://host:port` of the admin listener (the bound port when --admin-port 0). */
+  readonly adminUrl: string | undefined
   /** Open TCP-mode connections and WebSocket tunnels. */
   readonly tunnels: Tunnels
   /** Stop accepting, drain, stop every replica. Safe to call twice. */
@@ -38,6 +43,8 @@ export interface StartOptions {
   /** Use this provider instead of the one the config names (tests). */
   provider?: ReplicaProvider
   log?: (line: string) => void
+  /** Where audit entries of membership requests go (default: an `audit {...}` line on stdout, even with --quiet). */
+  audit?: AuditSink
 }
 
 export async function startApp(config: Config, options: StartOptions = {}): Promise<App> {
@@ -62,7 +69,10 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
     throw err
   }
 
-  const admin = createAdmin(balancer, config.maxBodyBytes, config.adminBodyTimeoutMs)
+  let closing: Promise<void> | undefined
+  const audit = options.audit ?? ((entry) => console.log(auditLine(entry)))
+  const plane = createAdminPlane({ balancer, config: config.admin, maxBodyBytes: config.maxBodyBytes, audit, closing: () => closing !== undefined })
+  const admin = plane.main
   const keyOf = keyExtractor(config.key, config.slots)
   // --balance-factor: bounded loads for the HTTP front's first pick (ring.pick when off).
   const choose = createChooser(balancer.ring, config.balanceFactor)
@@ -88,8 +98,10 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
   try {
     await listen(server, config.port, config.host)
     if (tcp) await listen(tcp, config.tcpPort!, config.host)
+    await plane.listen()
   } catch (err) {
     if (server.listening) server.close()
+    if (tcp?.listening) tcp.close()
     await health.close()
     await balancer.close().catch(() => {})
     throw err
@@ -99,9 +111,9 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
   const tcpPort = tcp ? (tcp.address() as AddressInfo).port : undefined
 
-  let closing: Promise<void> | undefined
   const close = (): Promise<void> =>
     (closing ??= (async () => {
+      const adminClosed = plane.close()
       await health.close()
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()))
       const tcpClosed = new Promise<void>((resolve) => (tcp ? tcp.close(() => resolve()) : resolve()))
@@ -112,10 +124,11 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
       server.closeAllConnections()
       front?.closeAll()
       tunnels.closeAll()
-      await Promise.all([serverClosed, tcpClosed])
+      plane.closeAll()
+      await Promise.all([serverClosed, tcpClosed, adminClosed])
     })())
 
-  return { config, balancer, server, url, tcp, tcpPort, tunnels, close }
+  return { config, balancer, server, url, adminServer: plane.server, adminUrl: plane.url, tcp, tcpPort, tunnels, close }
 }
 
 /** Header names the request key reads, which the fast front must see exactly once. */

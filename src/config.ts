@@ -11,6 +11,7 @@ import type { TcpKey } from './front/tcp.js'
 import { PIPELINE_DEFAULTS, STALL_FACTOR } from './upstream/pool.js'
 import { MAX_REPLICAS_DEFAULT } from './membership/capacity.js'
 import { BODY_TIMEOUT_MS } from './admin/body.js'
+import { ADMIN_ALLOW_DEFAULT, ADMIN_HOST_DEFAULT, ADMIN_PORT_DEFAULT, MIN_TOKEN_LENGTH, allowList, tokenDigest, type AdminConfig } from './admin/options.js'
 
 export type Probe = 'linear' | 'quadratic'
 export type ProviderKind = 'process' | 'docker'
@@ -49,8 +50,8 @@ export interface Config {
   readonly maxBodyBytes: number
   /** Most replicas at once: /add beyond it is refused before anything starts. */
   readonly maxReplicas: number
-  /** ms an admin request body may take to arrive (then 408). */
-  readonly adminBodyTimeoutMs: number
+  /** The admin plane: its listener, who may change membership, body timeout (src/admin/). */
+  readonly admin: AdminConfig
   readonly quiet: boolean
   /** Plain GET/HEAD requests take the fast front (src/front/) rather than node:http. */
   readonly fastFront: boolean
@@ -112,6 +113,12 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'pipeline-stall', env: 'LB_PIPELINE_STALL', default: String(PIPELINE_DEFAULTS.stallMs), help: `ms a pipelined request stuck behind a slow answer waits before it is sent again on a connection of its own (also at least ${STALL_FACTOR}x the replica's typical answer time, and only once the replica answered a later request); that replica then gets no pipelining for ${PIPELINE_DEFAULTS.cooldownMs / 1000} s. 0: wait up to --upstream-timeout` },
   { flag: 'fast-front', env: 'LB_FAST_FRONT', default: 'true', boolean: true, help: 'read and answer plain GET/HEAD proxy requests on the raw socket, everything else through node:http (--fast-front=false: all through node:http)' },
   { flag: 'max-body', env: 'LB_MAX_BODY', default: '65536', help: 'largest admin request body in bytes (then 413)' },
+  { flag: 'admin-port', env: 'LB_ADMIN_PORT', default: String(ADMIN_PORT_DEFAULT), help: 'port of the admin listener (/rep, /add, /rm, /healthz), 0: any free port, off: none' },
+  { flag: 'admin-host', env: 'LB_ADMIN_HOST', default: ADMIN_HOST_DEFAULT, help: 'address of the admin listener (keep it on loopback unless it must be reached from elsewhere)' },
+  { flag: 'admin-on-main', env: 'LB_ADMIN_ON_MAIN', default: 'true', boolean: true, help: 'also serve /add and /rm on --port (--admin-on-main=false: only on the admin listener; the main port then proxies them like any path)' },
+  { flag: 'admin-allow', env: 'LB_ADMIN_ALLOW', default: ADMIN_ALLOW_DEFAULT, help: 'who may change membership (/add, /rm) on either listener: comma-separated address ranges (10.0.0.0/8, fd00::/8, 192.0.2.7) and the names loopback (127.0.0.0/8, ::1) and private (10/8, 172.16/12, 192.168/16, fc00::/7), or any; IPv4 ranges match IPv4-mapped peers too' },
+  { flag: 'admin-token', env: 'LB_ADMIN_TOKEN', help: `when set, /add and /rm also need Authorization: Bearer <token> (at least ${MIN_TOKEN_LENGTH} characters; prefer the env twin or --admin-token-file: other users can read flags in ps)` },
+  { flag: 'admin-token-file', env: 'LB_ADMIN_TOKEN_FILE', help: 'read the admin token from this file (one line; e.g. a Docker or Kubernetes secret)' },
   { flag: 'admin-body-timeout', env: 'LB_ADMIN_BODY_TIMEOUT', default: String(BODY_TIMEOUT_MS), help: 'ms an admin request body may take to arrive once its headers are in (then 408)' },
   { flag: 'max-replicas', env: 'LB_MAX_REPLICAS', default: String(MAX_REPLICAS_DEFAULT), help: 'most replicas at once: a /add that would pass it is refused (400) before anything starts' },
   { flag: 'tcp-port', env: 'LB_TCP_PORT', help: 'also proxy raw TCP (L4 mode) on this port, 0: any free port (default: no TCP listener)' },
@@ -119,7 +126,7 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'tcp-connect-timeout', env: 'LB_TCP_CONNECT_TIMEOUT', default: '5000', help: 'ms a replica may take to accept a TCP connection (then the next one is tried)' },
   { flag: 'idle-timeout', env: 'LB_IDLE_TIMEOUT', default: '3600000', help: 'ms a TCP connection or WebSocket tunnel may carry no byte before it is closed (0: never)' },
   { flag: 'max-connections', env: 'LB_MAX_CONNECTIONS', default: '10000', help: 'most TCP connections plus WebSocket tunnels open at once; more are refused' },
-  { flag: 'quiet', env: 'LB_QUIET', default: 'false', boolean: true, help: 'log only errors' },
+  { flag: 'quiet', env: 'LB_QUIET', default: 'false', boolean: true, help: 'log only errors (and the admin audit lines)' },
 ]
 
 const byFlag = new Map(OPTIONS.map((o) => [o.flag, o]))
@@ -176,12 +183,19 @@ function oneOf<T extends string>(flag: string, text: string, allowed: readonly T
   throw new ConfigError(`--${flag} must be one of ${allowed.join(', ')}, got ${JSON.stringify(text)}`)
 }
 
-function wrap<T>(flag: string, parse: () => T): T {
+function nonEmpty(flag: string, text: string): string {
+  const value = text.trim()
+  if (value === '') throw new ConfigError(`--${flag} must not be empty`)
+  return value
+}
+
+/** parse(), its errors as ConfigError prefixed with `--flag: ` (none when the message names its flag). */
+function wrap<T>(flag: string | undefined, parse: () => T): T {
   try {
     return parse()
   } catch (err) {
     if (err instanceof ConfigError) throw err
-    throw new ConfigError(`--${flag}: ${(err as Error).message}`)
+    throw new ConfigError(flag === undefined ? (err as Error).message : `--${flag}: ${(err as Error).message}`)
   }
 }
 
@@ -230,8 +244,7 @@ export function buildConfig(values: Readonly<Record<string, string>>): Config {
   if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/.test(owner)) throw new ConfigError(`--owner must be 1-63 letters, digits, '_', '.' or '-', got ${JSON.stringify(owner)}`)
   const image = get('image').trim()
   if (image === '' || /\s/.test(image)) throw new ConfigError(`--image must be an image name, got ${JSON.stringify(image)}`)
-  const host = get('host').trim()
-  if (host === '') throw new ConfigError('--host must not be empty')
+  const host = nonEmpty('host', get('host'))
 
   const config: Config = {
     host,
@@ -256,7 +269,14 @@ export function buildConfig(values: Readonly<Record<string, string>>): Config {
     upstreamTimeoutMs: integer('upstream-timeout', get('upstream-timeout'), 1, 3_600_000),
     maxBodyBytes: integer('max-body', get('max-body'), 16, 64 * 1024 * 1024),
     maxReplicas: integer('max-replicas', get('max-replicas'), 1, 65536),
-    adminBodyTimeoutMs: integer('admin-body-timeout', get('admin-body-timeout'), 1, 3_600_000),
+    admin: Object.freeze({
+      port: get('admin-port').trim().toLowerCase() === 'off' ? undefined : integer('admin-port', get('admin-port'), 0, 65535),
+      host: nonEmpty('admin-host', get('admin-host')),
+      onMain: boolean('admin-on-main', get('admin-on-main')),
+      allow: wrap('admin-allow', () => allowList(get('admin-allow'))),
+      tokenDigest: wrap(undefined, () => tokenDigest(values['admin-token'], values['admin-token-file'])),
+      bodyTimeoutMs: integer('admin-body-timeout', get('admin-body-timeout'), 1, 3_600_000),
+    }),
     quiet: boolean('quiet', get('quiet')),
     fastFront: boolean('fast-front', get('fast-front')),
     upstreamPipeline: integer('upstream-pipeline', get('upstream-pipeline'), 1, 64),
@@ -269,6 +289,10 @@ export function buildConfig(values: Readonly<Record<string, string>>): Config {
   }
   if (config.replicas > config.maxReplicas) {
     throw new ConfigError(`--replicas ${config.replicas} is more than --max-replicas ${config.maxReplicas}`)
+  }
+  const adminPort = config.admin.port
+  if (adminPort !== undefined && adminPort !== 0 && (adminPort === config.port || adminPort === config.tcpPort)) {
+    throw new ConfigError(`--admin-port must differ from --port and --tcp-port (all use ${adminPort}); use off for no admin listener`)
   }
   if (config.tcpPort !== undefined && config.tcpPort !== 0 && config.tcpPort === config.port) {
     throw new ConfigError(`--tcp-port must differ from --port (both are ${config.port})`)

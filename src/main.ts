@@ -36,6 +36,7 @@ async function main(): Promise<void> {
   const { N, replicas } = app.balancer.membership()
   console.log(`ring-balancer listening on ${app.url} with ${N} replicas: ${replicas.join(', ')}`)
   console.log(`try: curl ${app.url}/home`)
+  if (app.adminUrl !== undefined) console.log(`admin API on ${app.adminUrl} (/rep, /add, /rm, /healthz)`)
 
   let stopping = false
   const stop = (signal: string): void => {

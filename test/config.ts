@@ -14,7 +14,7 @@ t.test('defaults match the SPEC', async (t) => {
   t.equal(c.provider, 'process')
   t.equal(c.network, 'net1')
   t.equal(c.maxReplicas, 100)
-  t.equal(c.adminBodyTimeoutMs, 10_000)
+  t.equal(c.admin.bodyTimeoutMs, 10_000)
   t.ok(Object.isFrozen(c), 'frozen')
   t.ok(Object.isFrozen(c.names))
   t.ok(Object.isFrozen(c.health))
