@@ -28,9 +28,11 @@ async function raw(port: number, bytes: string, until: RegExp): Promise<string> 
   return text
 }
 
+// One balancer for every test below that must change nothing (each checks that it did not).
+const app = await startTestApp(t)
+
 t.test('the 68-byte hang request is answered at once with 400 and changes nothing', async (t) => {
   t.equal(Buffer.byteLength(HANG), 68)
-  const app = await startTestApp(t)
   const port = Number(new URL(app.url).port)
   const before = snapshot(app)
   const started = performance.now()
@@ -45,7 +47,6 @@ t.test('the 68-byte hang request is answered at once with 400 and changes nothin
 })
 
 t.test('/home keeps answering while /add asks for 1e5, 1e9 and 1e300 replicas', async (t) => {
-  const app = await startTestApp(t)
   const before = snapshot(app)
   const agent = new Agent({ keepAlive: true, maxSockets: 1 })
   t.teardown(() => agent.destroy())
@@ -89,10 +90,10 @@ t.test('/home keeps answering while /add asks for 1e5, 1e9 and 1e300 replicas', 
 })
 
 t.test('n past the ring room is RING_FULL before any name is made up; --max-replicas is a flag', async (t) => {
-  const app = await startTestApp(t, ['--max-replicas', '5'])
-  await refused(t, app, 'POST', '/add', '{"n": 3}', 400, fail('Cannot add 3 replica(s): 3 present, at most 5 allowed (--max-replicas)'))
-  t.equal((await call(`${app.url}/add`, 'POST', '{"n": 2}')).status, 200, 'up to the cap is fine')
-  await refused(t, app, 'POST', '/add', '{"n": 1}', 400, fail('Cannot add 1 replica(s): 5 present, at most 5 allowed (--max-replicas)'))
+  const capped = await startTestApp(t, ['--max-replicas', '5'])
+  await refused(t, capped, 'POST', '/add', '{"n": 3}', 400, fail('Cannot add 3 replica(s): 3 present, at most 5 allowed (--max-replicas)'))
+  t.equal((await call(`${capped.url}/add`, 'POST', '{"n": 2}')).status, 200, 'up to the cap is fine')
+  await refused(t, capped, 'POST', '/add', '{"n": 1}', 400, fail('Cannot add 1 replica(s): 5 present, at most 5 allowed (--max-replicas)'))
 
   const roomy = await startTestApp(t, ['--max-replicas', '1000'])
   // 512 slots / 9 per replica: 56 fit, 3 are there.
@@ -101,7 +102,6 @@ t.test('n past the ring room is RING_FULL before any name is made up; --max-repl
 })
 
 t.test('numbers JSON cannot hold and deeply nested bodies get 400, never 500', async (t) => {
-  const app = await startTestApp(t)
   const deep = (depth: number, inner = '1'): string => `${'['.repeat(depth)}${inner}${']'.repeat(depth)}`
   const nested = fail(`Invalid JSON payload: nested more than ${MAX_JSON_DEPTH} levels deep`)
   await refused(t, app, 'POST', '/add', '{"n": 1e400}', 400, fail('n must be a positive integer, got Infinity'))
@@ -117,7 +117,6 @@ t.test('numbers JSON cannot hold and deeply nested bodies get 400, never 500', a
 })
 
 t.test('client text in error messages is short and escaped', async (t) => {
-  const app = await startTestApp(t)
   const long = `evil\u001b[2J\n${'A'.repeat(60_000)}`
   const reply = await refused(t, app, 'DELETE', '/rm', JSON.stringify({ n: 1, hostnames: [long] }), 400, fail(`Hostname 'evil\\u001b[2J\\n${'A'.repeat(55)}…' does not exist`))
   t.ok(reply.body.length < 300, `answer of ${reply.body.length} bytes for a 60 KB name`)
@@ -126,9 +125,9 @@ t.test('client text in error messages is short and escaped', async (t) => {
 })
 
 t.test('an admin body that arrives too slowly gets 408 and the connection is closed', async (t) => {
-  const app = await startTestApp(t, ['--admin-body-timeout', '300'])
-  const before = snapshot(app)
-  const port = Number(new URL(app.url).port)
+  const slow = await startTestApp(t, ['--admin-body-timeout', '300', '--replicas', '1'])
+  const before = snapshot(slow)
+  const port = Number(new URL(slow.url).port)
   const started = performance.now()
   // Headers and 1 byte of a 17-byte body, then nothing: the server must end it, not the client.
   const answer = await raw(port, 'POST /add HTTP/1.1\r\nHost: t\r\nContent-Length: 17\r\n\r\n{', /"status":"failure"\}$/)
@@ -137,5 +136,5 @@ t.test('an admin body that arrives too slowly gets 408 and the connection is clo
   t.match(answer, /\r\nConnection: close\r\n/i)
   t.ok(answer.endsWith(JSON.stringify(fail('Request body not received within 300 ms'))))
   t.ok(ms >= 290, `not before the timeout (${ms.toFixed(0)} ms)`)
-  unchanged(t, app, before)
+  unchanged(t, slow, before)
 })
