@@ -21,8 +21,8 @@ import type { AllowList } from './cidr.js'
 
 export interface AccessPolicy {
   readonly allow: AllowList
-  /** SHA-256 of the admin token; undefined: no token needed. */
-  readonly tokenDigest: Buffer | undefined
+  /** SHA-256 of the admin token, hex; undefined: no token needed. */
+  readonly tokenDigest: string | undefined
 }
 
 /** The realm named in WWW-Authenticate. */
@@ -54,7 +54,7 @@ export function checkMutation(req: IncomingMessage, policy: AccessPolicy): Refus
         headers: { 'www-authenticate': `Bearer realm="${REALM}"` },
       }
     }
-    if (!timingSafeEqual(digestToken(presented), policy.tokenDigest)) {
+    if (!timingSafeEqual(digestToken(presented), Buffer.from(policy.tokenDigest, 'hex'))) {
       return {
         error: new BalancerError('UNAUTHORIZED', 'Invalid bearer token'),
         headers: { 'www-authenticate': `Bearer realm="${REALM}", error="invalid_token"` },

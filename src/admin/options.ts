@@ -30,7 +30,7 @@ export interface AdminConfig extends AccessPolicy {
  * `--admin-token-file`, or undefined when neither is set. Throws Error with a message that
  * never contains the token.
  */
-export function tokenDigest(token: string | undefined, file: string | undefined): Buffer | undefined {
+export function tokenDigest(token: string | undefined, file: string | undefined): string | undefined {
   if (token !== undefined && file !== undefined) {
     throw new Error('--admin-token (or LB_ADMIN_TOKEN) and --admin-token-file are both set: use one')
   }
@@ -52,7 +52,7 @@ export function tokenDigest(token: string | undefined, file: string | undefined)
       `${source} must be at least ${MIN_TOKEN_LENGTH} characters of letters, digits and - . _ ~ + / (e.g. from: openssl rand -hex 32); the value given is not shown`,
     )
   }
-  return digestToken(value)
+  return digestToken(value).toString('hex')
 }
 
 /** `--admin-allow`: see AllowList.parse. */

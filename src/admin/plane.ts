@@ -19,14 +19,12 @@ export const MAIN_PATHS = ['/rep', '/add', '/rm'] as const
 export interface AdminPlane {
   /** The handler for the main port. */
   readonly main: Admin
-  /** Every admin route (the admin listener serves all; add pages here before listen()). */
+  /** Every admin route (the admin listener serves all of them, including ones added later). */
   readonly routes: AdminRoutes
-  /** The admin listener, once listening; undefined with --admin-port off. */
+  /** The admin listener, not yet listening (the app listens); undefined with --admin-port off. */
   readonly server: Server | undefined
-  /** `http://host:port` of the admin listener (the bound port when --admin-port 0). */
-  readonly url: string | undefined
-  /** Start the admin listener (nothing with --admin-port off). */
-  listen(): Promise<void>
+  /** `http://host:port` of the listening admin listener (the bound port when --admin-port 0). */
+  url(): string | undefined
   /** Stop accepting and close idle connections; resolves once every connection is gone. */
   close(): Promise<void>
   /** Close the connections still open (after the balancer drained). */
@@ -54,41 +52,29 @@ export function createAdminPlane(options: AdminPlaneOptions): AdminPlane {
   const main = createAdmin(mainRoutes, { ...common, listener: 'main' })
 
   let server: Server | undefined
-  let url: string | undefined
-  const plane: AdminPlane = {
+  if (config.port !== undefined) {
+    const admin = createAdmin(routes, { ...common, listener: 'admin' })
+    server = createServer((req, res) => {
+      const path = pathOf(req.url ?? '/')
+      if (!admin(req, res, path)) {
+        req.resume()
+        notFound(res, path, routes)
+      }
+    })
+  }
+  return {
     main,
     routes,
-    get server() {
-      return server
-    },
-    get url() {
-      return url
-    },
-    async listen() {
-      if (config.port === undefined) return
-      const admin = createAdmin(routes, { ...common, listener: 'admin' })
-      const listening = createServer((req, res) => {
-        const path = pathOf(req.url ?? '/')
-        if (!admin(req, res, path)) {
-          req.resume()
-          notFound(res, path, routes)
-        }
-      })
-      await new Promise<void>((resolve, reject) => {
-        listening.once('error', reject)
-        listening.listen(config.port, config.host, () => {
-          listening.off('error', reject)
-          resolve()
-        })
-      })
-      server = listening
-      const { port } = listening.address() as AddressInfo
+    server,
+    url() {
+      if (!server?.listening) return undefined
+      const { port } = server.address() as AddressInfo
       const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host
-      url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+      return `http://${host.includes(':') ? `[${host}]` : host}:${port}`
     },
     close() {
       const closing = server
-      if (closing === undefined) return Promise.resolve()
+      if (closing === undefined || !closing.listening) return Promise.resolve()
       const closed = new Promise<void>((resolve) => closing.close(() => resolve()))
       closing.closeIdleConnections()
       return closed
@@ -97,5 +83,4 @@ export function createAdminPlane(options: AdminPlaneOptions): AdminPlane {
       server?.closeAllConnections()
     },
   }
-  return plane
 }

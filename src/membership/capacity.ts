@@ -7,7 +7,7 @@
  * in all. The ring's exact check (HashRing.fits, which also sees weights and probing) runs
  * afterwards, on at most this many names.
  */
-import { BalancerError, RingFullError } from '../errors.js'
+import { BalancerError } from '../errors.js'
 
 /** Default for --max-replicas. */
 export const MAX_REPLICAS_DEFAULT = 100
@@ -35,6 +35,6 @@ export function assertAddRoom(n: number, room: AddRoom): void {
   }
   const freeUnits = Math.floor(room.slots / room.vnodes) - room.usedUnits
   if (!(n <= freeUnits)) {
-    throw new RingFullError(`The ring has no room for ${n} more server(s): ${room.slots} slots, ${room.vnodes} virtual servers each, ${room.present} present`)
+    throw new BalancerError('RING_FULL', `The ring has no room for ${n} more server(s): ${room.slots} slots, ${room.vnodes} virtual servers each, ${room.present} present`)
   }
 }

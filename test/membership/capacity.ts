@@ -1,7 +1,6 @@
 // The bound on /add's n: decided from numbers before anything is made up or started.
 import t from 'tap'
 import { assertAddRoom } from '../../src/membership/capacity.js'
-import { RingFullError } from '../../src/errors.js'
 
 const room = { present: 3, maxReplicas: 100, slots: 512, vnodes: 9, usedUnits: 3 }
 
@@ -19,8 +18,8 @@ t.test('more than --max-replicas allows is TOO_MANY_REPLICAS', async (t) => {
 })
 
 t.test('more than the ring holds is RING_FULL', async (t) => {
-  t.throws(() => assertAddRoom(54, room), new RingFullError('The ring has no room for 54 more server(s): 512 slots, 9 virtual servers each, 3 present'))
-  t.throws(() => assertAddRoom(1, { ...room, slots: 30, vnodes: 8 }), RingFullError, '30 slots hold 3 units of 8')
-  t.throws(() => assertAddRoom(2, { ...room, usedUnits: 55 }), RingFullError, 'weights already on the ring count')
+  t.throws(() => assertAddRoom(54, room), { code: 'RING_FULL', status: 400, message: 'The ring has no room for 54 more server(s): 512 slots, 9 virtual servers each, 3 present' })
+  t.throws(() => assertAddRoom(1, { ...room, slots: 30, vnodes: 8 }), { code: 'RING_FULL' }, '30 slots hold 3 units of 8')
+  t.throws(() => assertAddRoom(2, { ...room, usedUnits: 55 }), { code: 'RING_FULL' }, 'weights already on the ring count')
   t.doesNotThrow(() => assertAddRoom(1, { ...room, usedUnits: 55 }))
 })
