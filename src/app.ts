@@ -47,6 +47,7 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
   balancer.on('joined', (u) => log(`replica ${u.name} joined (${u.host}:${u.port})`))
   balancer.on('left', (name, reason) => log(`replica ${name} left (${reason})`))
   balancer.on('error', (err) => console.error(`balancer: ${err.message}`))
+  logTableChanges(balancer, log)
   provider.onExit((name) => {
     log(`replica ${name} exited on its own; replacing it`)
     balancer.replace(name).catch((err: Error) => console.error(`replacing ${name} failed: ${err.message}`))
@@ -116,6 +117,23 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
     })())
 
   return { config, balancer, server, url, tcp, tcpPort, tunnels, close }
+}
+
+/**
+ * Every change of the routing table is logged with its digest (Balancer.tableDigest), once per
+ * burst: balancers that print the same digest route every key alike.
+ */
+function logTableChanges(balancer: Balancer, log: (line: string) => void): void {
+  let pending = false
+  const changed = (): void => {
+    if (pending) return
+    pending = true
+    setImmediate(() => {
+      pending = false
+      log(`routing table ${balancer.tableDigest()} (${balancer.ring.size} replicas in the ring)`)
+    })
+  }
+  for (const event of ['joined', 'left', 'suspect', 'restored', 'dead'] as const) balancer.on(event, changed)
 }
 
 /** Header names the request key reads, which the fast front must see exactly once. */
