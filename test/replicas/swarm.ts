@@ -11,7 +11,8 @@ import { SwarmProvider, TASK_OWNER_LABEL, WEIGHT_LABEL, WRITER_LABEL, type Swarm
 import { LABELS, containerName } from '../../src/replicas/docker.js'
 import type { ReplicaChange } from '../../src/replicas/provider.js'
 import { useSwarm } from '../fixtures/swarm.js'
-import { swarmLeftovers, swarmUnavailable, removeOwned, waitFor } from '../fixtures/swarm-services.js'
+import { swarmLeftovers, swarmUnavailable, removeOwned } from '../fixtures/swarm-services.js'
+import { waitFor } from '../fixtures/http.js'
 
 const IMAGE = process.env.REPLICA_IMAGE ?? 'ring-balancer-replica:latest'
 const REQUIRED = process.env.REQUIRE_DOCKER === '1'
@@ -85,7 +86,7 @@ if (reason && REQUIRED) {
     const id = writer.serviceOf('server-1')!
     const [task] = await tasksOf(id)
     await docker.getContainer(task!.Status!.ContainerStatus!.ContainerID!).kill()
-    await waitFor('the exit report', () => exits.includes('server-1'))
+    await waitFor('the exit report', () => exits.includes('server-1'), 30_000, 50)
     t.same(exits, ['server-1'], 'reported once, as the dead replica')
     await writer.stop('server-1')
     t.notOk(await serviceExists(id), 'service gone when stop resolves')
@@ -106,10 +107,10 @@ if (reason && REQUIRED) {
     await t.rejects(follower.start('S9'), { code: 'FOLLOWER' }, 'a follower starts nothing')
 
     const three = await writer.start('Server 3')
-    await waitFor('the follower to see Server 3', () => followerChanges.some((c) => c.kind === 'appeared' && c.handle.name === 'Server 3'))
+    await waitFor('the follower to see Server 3', () => followerChanges.some((c) => c.kind === 'appeared' && c.handle.name === 'Server 3'), 30_000, 50)
     t.match(followerChanges.at(-1), { kind: 'appeared', handle: { name: 'Server 3', port: three.port, weight: 1 } })
     await writer.stop('Server 3')
-    await waitFor('the follower to see Server 3 go', () => followerChanges.some((c) => c.kind === 'gone' && c.name === 'Server 3'))
+    await waitFor('the follower to see Server 3 go', () => followerChanges.some((c) => c.kind === 'gone' && c.name === 'Server 3'), 30_000, 50)
     t.same(follower.list().map((h) => h.name), ['Server 1'])
   })
 
@@ -122,8 +123,8 @@ if (reason && REQUIRED) {
     const spec = info.Spec
     spec.TaskTemplate.ForceUpdate = (spec.TaskTemplate.ForceUpdate ?? 0) + 1
     await service.update({ ...spec, version: info.Version.Index })
-    await waitFor('the writer to follow the task', () => writerChanges.some((c) => c.kind === 'moved'), 60_000)
-    await waitFor('the follower to follow the task', () => followerChanges.some((c) => c.kind === 'moved'), 10_000)
+    await waitFor('the writer to follow the task', () => writerChanges.some((c) => c.kind === 'moved'), 60_000, 50)
+    await waitFor('the follower to follow the task', () => followerChanges.some((c) => c.kind === 'moved'), 10_000, 50)
     const moved = writer.list()[0]!
     t.equal(moved.name, 'Server 1', 'same name')
     t.not(moved.port, before.port, 'new published port')
