@@ -24,6 +24,8 @@ import { DockerProviderError, engineError, imageMissing, nameConflict, statusOf 
 import { DieEvents } from '../docker/events.js'
 import { LABELS, REPLICA_PORT, containerName } from '../docker/names.js'
 import { probeHeartbeat, sleep } from '../docker/probe.js'
+import { MAX_WEIGHT } from '../../ring/ring.js'
+import { validateHostname } from '../../membership/names.js'
 import { resolveReach, type SwarmReach } from './reach.js'
 import { TASK_OWNER_LABEL, WEIGHT_LABEL, WRITER_LABEL, replicaServiceSpec } from './spec.js'
 import { isRunning, isTerminal, liveTask, overlayAddress, publishedPort, taskError, type SwarmTask } from './tasks.js'
@@ -340,23 +342,26 @@ export class SwarmProvider implements ReplicaProvider {
     return adopted
   }
 
-  /** A service's handle when it can join now: labelled, named as we name it, running, reachable, healthy. */
+  /**
+   * A service's handle when it can join now: labelled with a valid hostname and weight, named as
+   * we name it, running, reachable, healthy. (Labels are input like any other: anyone with the
+   * socket can make a service that carries our owner label.)
+   */
   private async adoptable(service: Docker.Service, tasks: readonly SwarmTask[]): Promise<ReplicaHandle | undefined> {
     const labels = service.Spec?.Labels ?? {}
     const name = labels[LABELS.hostname]
-    if (!name || service.Spec?.Name !== containerName(this.owner, name)) return undefined
-    if (labels[WRITER_LABEL]) this.writerSeen = labels[WRITER_LABEL]
+    if (!name || !validName(name) || service.Spec?.Name !== containerName(this.owner, name)) return undefined
+    const weight = Number(labels[WEIGHT_LABEL] ?? '1')
+    if (!Number.isSafeInteger(weight) || weight < 1 || weight > MAX_WEIGHT) return undefined
+    if (labels[WRITER_LABEL]) this.writerSeen = labels[WRITER_LABEL].slice(0, 100)
     // A writer restarted with another image replaces the old replicas (as the Docker provider does).
     if (!this.follow && service.Spec?.TaskTemplate && (service.Spec.TaskTemplate as { ContainerSpec?: { Image?: string } }).ContainerSpec?.Image !== this.image) return undefined
     const live = liveTask(tasks, service.ID)
     if (!live || !isRunning(live)) return undefined
     const address = await this.addressOf(live)
     if (!address) return undefined
-    const weight = Number(labels[WEIGHT_LABEL] ?? 1)
     for (let i = 0; i < 3; i++) {
-      if ((await probeHeartbeat(address.host, address.port, 1000)) === true) {
-        return { name, ...address, id: service.ID, ...(Number.isSafeInteger(weight) && weight >= 1 ? { weight } : {}) }
-      }
+      if ((await probeHeartbeat(address.host, address.port, 1000)) === true) return { name, ...address, id: service.ID, weight }
       await sleep(200)
     }
     return undefined
@@ -484,3 +489,11 @@ export class SwarmProvider implements ReplicaProvider {
   }
 }
 
+function validName(name: string): boolean {
+  try {
+    validateHostname(name)
+    return true
+  } catch {
+    return false
+  }
+}
