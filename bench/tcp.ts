@@ -23,7 +23,6 @@
  * only http.ts knows (--targets, --replicas, --workers, --path, --balancer-args, --install)
  * are accepted here and ignored.
  */
-import autocannon from 'autocannon'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -34,6 +33,11 @@ import { freePort, root, startBalancer, startConfiguredProxy, startReplica, stop
 import { median, round } from './stats.js'
 import { parseRunFlags } from './args.js'
 import { machineInfo } from './machine.js'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { loadAutocannon } from './deps.js'
+
+/** From bench/node_modules, installed on first use (bench/deps.ts). */
+const autocannon = loadAutocannon()
 
 const TARGETS = ['direct', 'tcp', 'haproxy-tcp', 'pipe', 'http'] as const
 type Target = (typeof TARGETS)[number]
@@ -125,7 +129,7 @@ async function waitPort(port: number, timeoutMs = 10_000): Promise<void> {
     })
     if (ok) return
     if (Date.now() > deadline) throw new Error(`nothing listens on port ${port} after ${timeoutMs} ms`)
-    await new Promise((r) => setTimeout(r, 50))
+    await sleep(50)
   }
 }
 

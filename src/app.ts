@@ -4,15 +4,19 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo, Server as TcpServer } from 'node:net'
-import type { Config } from './config.js'
+import { OPTIONS, type Config } from './config.js'
 import { Balancer } from './membership/balancer.js'
 import { createAdmin } from './admin/api.js'
 import { FastFront } from './front/fast.js'
 import { createProxy } from './front/http.js'
 import { createChooser } from './route/bounded.js'
+import { AttemptLoop } from './route/attempt.js'
 import { attachHealth } from './health/attach.js'
 import { createTcpProxy } from './front/tcp.js'
 import { Tunnels } from './upstream/tunnel.js'
+import { Upstream } from './upstream/upstream.js'
+import { WriteBatcher } from './upstream/batcher.js'
+import { StallWatch } from './upstream/stall-watch.js'
 import { createUpgradeHandler } from './front/upgrade.js'
 import { keyExtractor, pathOf, type KeySource } from './route/keys.js'
 import { createProvider } from './replicas/index.js'
@@ -30,67 +34,85 @@ export interface App {
   readonly tcpPort: number | undefined
   /** Open TCP-mode connections and WebSocket tunnels. */
   readonly tunnels: Tunnels
+  /** Every listening socket the balancer opened, with its real bound address (main logs them). */
+  readonly listeners: readonly Listener[]
   /** Stop accepting, drain, stop every replica. Safe to call twice. */
   close(): Promise<void>
+}
+
+export interface Listener {
+  /** What it serves: `HTTP`, `TCP mode`, ... */
+  readonly name: string
+  /** `host:port` as bound (`[::1]:5000` for IPv6). */
+  readonly address: string
 }
 
 export interface StartOptions {
   /** Use this provider instead of the one the config names (tests). */
   provider?: ReplicaProvider
   log?: (line: string) => void
+  /** Where error lines go (default stderr; tests that expect errors keep them out of the output). */
+  error?: (line: string) => void
 }
 
 export async function startApp(config: Config, options: StartOptions = {}): Promise<App> {
   const log = options.log ?? (config.quiet ? () => {} : (line: string) => console.log(line))
+  const error = options.error ?? ((line: string) => console.error(line))
   const provider = options.provider ?? (await createProvider(config))
-  const balancer = new Balancer(config, provider)
+  // One write batcher and one stall clock for every replica's pool: batching counts the
+  // whole process's upstream requests, and one timer watches every pipelined connection.
+  const pool = { pipeline: config.upstreamPipeline, stallMs: config.pipelineStallMs, batcher: new WriteBatcher(), stalls: new StallWatch() }
+  const balancer = new Balancer(config, provider, (handle) => new Upstream(handle, pool))
   balancer.on('joined', (u) => log(`replica ${u.name} joined (${u.host}:${u.port})`))
   balancer.on('left', (name, reason) => log(`replica ${name} left (${reason})`))
-  balancer.on('error', (err) => console.error(`balancer: ${err.message}`))
+  balancer.on('error', (err) => error(`balancer: ${err.message}`))
   logTableChanges(balancer, log)
+  // Set as soon as close() is called: from then on a replica that ends is not replaced (its
+  // exit is part of the shutdown, or too late to matter), and no log line says otherwise.
+  let shuttingDown = false
   provider.onExit((name) => {
+    if (shuttingDown) return
     log(`replica ${name} exited on its own; replacing it`)
-    balancer.replace(name).catch((err: Error) => console.error(`replacing ${name} failed: ${err.message}`))
+    balancer.replace(name).catch((err: Error) => error(`replacing ${name} failed: ${err.message}`))
   })
   // The health checker (a worker thread) watches every replica from its first join.
-  const health = await attachHealth(balancer, config.health, { info: log, error: (line) => console.error(line) })
-
-  try {
-    await balancer.start()
-  } catch (err) {
-    await health.close()
-    await balancer.close().catch(() => {})
-    throw err
-  }
+  const health = await attachHealth(balancer, config.health, { info: log, error })
 
   const admin = createAdmin(balancer, config.maxBodyBytes)
   const keyOf = keyExtractor(config.key, config.slots)
-  // --balance-factor: bounded loads for the HTTP front's first pick (ring.pick when off).
-  const choose = createChooser(balancer.ring, config.balanceFactor)
-  const proxyOptions = { ring: balancer.ring, keyOf, upstreamTimeoutMs: config.upstreamTimeoutMs, onUpstreamFailure: health.onUpstreamFailure, choose }
-  const proxy = createProxy(proxyOptions)
+  // One attempt loop per kind of request, over the ring's read-only view. HTTP's first pick
+  // may be bounded (--balance-factor; ring.pick when off); upgrades and TCP connections take
+  // the ring's owner. Failover, the retry policy and passive health are the same for all.
+  const route = { ring: balancer.ring, upstreamTimeoutMs: config.upstreamTimeoutMs, onUpstreamFailure: health.onUpstreamFailure }
+  const httpLoop = new AttemptLoop({ ...route, choose: createChooser(balancer.ring, config.balanceFactor) })
+  const proxy = createProxy({ loop: httpLoop, keyOf })
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (!admin(req, res, pathOf(req.url ?? '/'))) proxy(req, res)
   })
   // Plain GET/HEAD requests are read and answered on the raw socket; the rest go to `server`.
-  const front = config.fastFront ? new FastFront(server, { ...proxyOptions, isAdminPath: admin.handles, keyHeaders: keyHeadersOf(config.key) }) : undefined
+  const front = config.fastFront ? new FastFront(server, { loop: httpLoop, keyOf, isAdminPath: admin.handles, keyHeaders: keyHeadersOf(config.key) }) : undefined
   // TCP-mode connections and upgraded (WebSocket) requests share one limit and idle timeout.
   const tunnels = new Tunnels({ maxConnections: config.maxConnections, idleTimeoutMs: config.idleTimeoutMs })
-  server.on('upgrade', createUpgradeHandler({ ring: balancer.ring, keyOf, upstreamTimeoutMs: config.upstreamTimeoutMs, tunnels, onUpstreamFailure: health.onUpstreamFailure }))
+  server.on('upgrade', createUpgradeHandler({ loop: new AttemptLoop(route), keyOf, tunnels }))
   const tcp =
     config.tcpPort === undefined
       ? undefined
-      : createTcpProxy({ ring: balancer.ring, key: config.tcpKey, slots: config.slots, connectTimeoutMs: config.tcpConnectTimeoutMs, tunnels, onUpstreamFailure: health.onUpstreamFailure })
+      : createTcpProxy({ loop: new AttemptLoop(route), key: config.tcpKey, slots: config.slots, connectTimeoutMs: config.tcpConnectTimeoutMs, tunnels })
   // Clients (autocannon, browsers) keep connections open between requests; close idle ones
   // after 65 s, longer than common client pools, so the client closes first.
   server.keepAliveTimeout = 65_000
   server.headersTimeout = 66_000
 
+  // Listeners first, replicas second: a port in use fails in milliseconds, before any replica
+  // (process or container) is started. Until the replicas join, requests get 503.
   try {
-    await listen(server, config.port, config.host)
-    if (tcp) await listen(tcp, config.tcpPort!, config.host)
+    await listen(server, config.port, config.host, 'HTTP', 'port')
+    if (tcp) await listen(tcp, config.tcpPort!, config.host, 'TCP mode', 'tcp-port')
+    await balancer.start()
   } catch (err) {
+    shuttingDown = true
     if (server.listening) server.close()
+    if (tcp?.listening) tcp.close()
     await health.close()
     await balancer.close().catch(() => {})
     throw err
@@ -99,10 +121,13 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
   const tcpPort = tcp ? (tcp.address() as AddressInfo).port : undefined
+  const listeners: Listener[] = [{ name: 'HTTP', address: boundAddress(server) }]
+  if (tcp) listeners.push({ name: 'TCP mode', address: boundAddress(tcp) })
 
   let closing: Promise<void> | undefined
   const close = (): Promise<void> =>
     (closing ??= (async () => {
+      shuttingDown = true
       await health.close()
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()))
       const tcpClosed = new Promise<void>((resolve) => (tcp ? tcp.close(() => resolve()) : resolve()))
@@ -116,7 +141,7 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
       await Promise.all([serverClosed, tcpClosed])
     })())
 
-  return { config, balancer, server, url, tcp, tcpPort, tunnels, close }
+  return { config, balancer, server, url, tcp, tcpPort, tunnels, listeners, close }
 }
 
 /**
@@ -143,12 +168,32 @@ function keyHeadersOf(key: KeySource): string[] {
   return []
 }
 
-function listen(server: TcpServer, port: number, host: string): Promise<void> {
+/**
+ * Listen, or fail with a message that says which setting to change: the `flag` of the
+ * option and its environment twin (`--port` or `LB_PORT`).
+ */
+function listen(server: TcpServer, port: number, host: string, what: string, flag: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
+    const onError = (err: NodeJS.ErrnoException): void => {
+      const where = `${host.includes(':') ? `[${host}]` : host}:${port}`
+      const option = OPTIONS.find((o) => o.flag === flag)
+      const change = option ? `; choose another port with --${option.flag} or ${option.env}` : ''
+      // The same code as the system error, a message that says what to change.
+      const explained = (message: string): Error => Object.assign(new Error(message, { cause: err }), { code: err.code })
+      if (err.code === 'EADDRINUSE') reject(explained(`the ${what} port is in use: ${where} (EADDRINUSE)${change}`))
+      else if (err.code === 'EACCES') reject(explained(`no permission to listen on ${where} for ${what} (EACCES)${change}`))
+      else if (err.code === 'EADDRNOTAVAIL') reject(explained(`cannot listen on ${where} for ${what}: no such local address (EADDRNOTAVAIL); check --host or LB_HOST`))
+      else reject(err)
+    }
+    server.once('error', onError)
     server.listen(port, host, () => {
-      server.off('error', reject)
+      server.off('error', onError)
       resolve()
     })
   })
+}
+
+function boundAddress(server: TcpServer): string {
+  const a = server.address() as AddressInfo
+  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`
 }

@@ -13,20 +13,19 @@ import { STATUS_CODES, request, type ClientRequest, type IncomingMessage } from 
 import type { Duplex } from 'node:stream'
 import type { Socket } from 'node:net'
 import { BalancerError } from '../errors.js'
-import type { HashRing } from '../ring/ring.js'
+import { closingErrorAnswer } from './respond.js'
 import { pathOf } from '../route/keys.js'
 import type { Upstream } from '../upstream/upstream.js'
 import { endToEnd, upstreamRequestHeaders } from '../route/forward.js'
 import type { Tunnels } from '../upstream/tunnel.js'
-import { CONNECTION_ERRORS, UPSTREAM_TIMEOUT, nextUntried, upstreamError } from '../route/retry.js'
+import type { AttemptLoop, Trip } from '../route/attempt.js'
+import { UpstreamTimeoutError, fromSocketError, type UpstreamError } from '../upstream/errors.js'
 
 export interface UpgradeOptions {
-  ring: HashRing<Upstream>
+  /** The attempt loop for upgrades (first choice `ring.pick`; its timeout: ms a replica may take to answer, then 504). */
+  loop: AttemptLoop
   keyOf: (req: IncomingMessage) => number
-  /** ms a replica may take to answer the upgrade request (then 504). */
-  upstreamTimeoutMs: number
   tunnels: Tunnels
-  onUpstreamFailure?: (upstream: Upstream, err: NodeJS.ErrnoException) => void
 }
 
 /** After an error answer, how long the client has to close before we do. */
@@ -43,28 +42,25 @@ export function createUpgradeHandler(options: UpgradeOptions): (req: IncomingMes
       answerError(socket, new BalancerError('TOO_MANY_CONNECTIONS', `Too many open connections (the limit is ${max})`))
       return
     }
-    const id = options.keyOf(req)
-    const upstream = options.ring.pick(id)
-    if (upstream === undefined) {
-      answerError(socket, new BalancerError('NO_REPLICAS'))
-      return
-    }
-    new UpgradeExchange(req, socket, head, id, options).send(upstream)
+    options.loop.start(new UpgradeExchange(req, socket, head, options.keyOf(req), options))
   }
 }
 
-/** One upgrade request and its attempts on replicas. */
-class UpgradeExchange {
+/** One upgrade request: the attempt loop's Trip for upgrades. */
+class UpgradeExchange implements Trip {
   private readonly headers: string[]
   private upReq: ClientRequest | undefined
-  private tried: Upstream[] | undefined
+  tried: Upstream[] | undefined
   private answered = false
+  /** Upgrade requests carry no body: sending one again after a broken connection is harmless. */
+  readonly replayable = true
+  readonly bodySent = false
 
   constructor(
     private readonly req: IncomingMessage,
     private readonly socket: Socket,
     private readonly head: Buffer,
-    private readonly id: number,
+    readonly id: number,
     private readonly options: UpgradeOptions,
   ) {
     // Hop-by-hop headers are dropped as for any request, then the upgrade itself is asked
@@ -96,13 +92,13 @@ class UpgradeExchange {
       headers: this.headers,
       // A connection of its own: an upgraded connection never goes back to a pool.
       agent: false,
-      timeout: this.options.upstreamTimeoutMs,
+      timeout: this.options.loop.upstreamTimeoutMs,
     })
     this.upReq = upReq
-    upReq.once('timeout', () => upReq.destroy(Object.assign(new Error('upstream timeout'), { code: UPSTREAM_TIMEOUT })))
+    upReq.once('timeout', () => upReq.destroy(new UpstreamTimeoutError()))
     upReq.on('error', (err) => {
       release()
-      this.onError(upstream, upReq, err)
+      this.onError(upstream, upReq, fromSocketError(err))
     })
     upReq.once('upgrade', (upRes: IncomingMessage, upSocket: Socket, upHead: Buffer) => {
       this.answered = true
@@ -144,25 +140,22 @@ class UpgradeExchange {
     socket.once('finish', () => linger(socket))
   }
 
-  private onError(upstream: Upstream, upReq: ClientRequest, err: NodeJS.ErrnoException): void {
+  private onError(upstream: Upstream, upReq: ClientRequest, err: UpstreamError): void {
     if (upReq !== this.upReq || this.socket.destroyed) return
     this.upReq = undefined
-    const code = err.code ?? ''
-    if (CONNECTION_ERRORS.has(code)) this.options.onUpstreamFailure?.(upstream, err)
     if (this.answered) {
+      this.options.loop.report(upstream, err)
       this.socket.destroy()
       return
     }
-    // Upgrade requests carry no body, so a refused or reset connection before any answer
-    // can go to the next replica; a timeout cannot (the replica may be acting on it).
-    if (CONNECTION_ERRORS.has(code)) {
-      const next = nextUntried(this.options.ring, this.id, (this.tried ??= []), upstream)
-      if (next !== undefined) {
-        this.send(next)
-        return
-      }
-    }
-    answerError(this.socket, upstreamError(upstream, err, this.options.upstreamTimeoutMs))
+    // Before any answer: a refused or reset connection goes to the next replica; a timeout
+    // does not (the replica may be acting on it). The retry policy decides.
+    this.options.loop.failed(this, upstream, err)
+  }
+
+  /** Trip: no replica will take it. */
+  giveUp(err: BalancerError): void {
+    answerError(this.socket, err)
   }
 }
 
@@ -177,19 +170,10 @@ function headerLines(raw: readonly string[]): string {
   return out
 }
 
+/** The SPEC's error answer, then the connection is closed. */
 function answerError(socket: Socket, err: BalancerError): void {
-  answer(socket, err.status, err.toJSON())
-}
-
-/** A complete JSON answer on a bare socket, then the connection is closed. */
-function answer(socket: Socket, status: number, body: unknown): void {
   if (socket.destroyed) return
-  const data = JSON.stringify(body)
-  socket.end(
-    statusLine(status, undefined) +
-      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(data)}\r\nConnection: close\r\n\r\n` +
-      data,
-  )
+  socket.end(closingErrorAnswer(err))
   linger(socket)
 }
 

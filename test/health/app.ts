@@ -86,11 +86,11 @@ t.test('a suspect the checker finds healthy goes back into the ring; the last re
 
   const restored = nextEvent(balancer, 'restored', (u: Upstream) => u === a, 5000)
   health.onUpstreamFailure(a, reset)
-  t.equal(a.state, 'suspect')
+  t.equal(balancer.stateOf(a), 'suspect')
   t.notOk(balancer.ring.has(a.name), 'out of the ring at once')
   t.same(balancer.membership().replicas, ['Server 1', 'Server 2', 'Server 3'], 'still a member')
   await restored
-  t.equal(a.state, 'up')
+  t.equal(balancer.stateOf(a), 'up')
   t.ok(balancer.ring.has(a.name), 'back in the ring after rise good probes')
 
   health.onUpstreamFailure(b, reset)
@@ -125,8 +125,8 @@ t.test('a frozen replica is found dead by the checker: idempotent requests in fl
   t.equal(get.status, 200, 'the GET stuck on the frozen replica was answered by another')
   for (const r of [get, del, post, put]) t.ok(r.at - deadAt < 1000, `answered ${r.at - deadAt} ms after the replica was found dead`)
   t.not(servedBy(get.body), victim)
-  // DELETE has no body: idempotent, retried; the replica answers 404 for it -> the SPEC's 400.
-  t.equal(del.status, 400, 'the DELETE was retried on a live replica')
+  // DELETE has no body: idempotent, retried; a live replica answers 405 (/home is GET/HEAD).
+  t.equal(del.status, 405, 'the DELETE was retried on a live replica')
   for (const [method, res] of [['POST', post], ['PUT', put]] as const) {
     t.equal(res.status, 502, `${method} with a body already sent is not replayed: 502`)
     t.match(res.json, { status: 'failure', message: /^<Error> Server replica 'Server 3' could not be reached/ })
