@@ -51,7 +51,10 @@ async function unavailable(): Promise<string | undefined> {
   const reason = await swarmUnavailable(docker, BALANCER_IMAGE, REPLICA_IMAGE)
   if (reason) return reason
   const cli = await run(['docker', 'stack', '--help'], process.env, 20_000)
-  return cli.code === 0 ? undefined : `the docker CLI has no 'docker stack' (${cli.out.split('\n')[0]})`
+  if (cli.code !== 0) return `the docker CLI has no 'docker stack' (${cli.out.split('\n')[0]})`
+  // An image built before the Swarm provider existed would only fail after minutes.
+  const help = await run(['docker', 'run', '--rm', '--network', 'none', BALANCER_IMAGE, '--help'], process.env, 60_000)
+  return help.out.includes('--swarm-follow') ? undefined : `${BALANCER_IMAGE} predates --provider swarm; rebuild it: scripts/docker-build-images.sh balancer`
 }
 
 /** `docker stack rm`, then wait until the stack, its replicas' services and containers, and the network are gone. */
