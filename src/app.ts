@@ -73,6 +73,7 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
   balancer.on('joined', (u) => log(`replica ${u.name} joined (${u.host}:${u.port})`))
   balancer.on('left', (name, reason) => log(`replica ${name} left (${reason})`))
   balancer.on('error', (err) => error(`balancer: ${err.message}`))
+  logTableChanges(balancer, log)
   // Set as soon as close() is called: from then on a replica that ends is not replaced (its
   // exit is part of the shutdown, or too late to matter), and no log line says otherwise.
   let shuttingDown = false
@@ -155,6 +156,23 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
     })())
 
   return { config, balancer, server, url, adminServer: plane.server, adminUrl: plane.url(), tcp, tcpPort, tunnels, listeners, close }
+}
+
+/**
+ * Every change of the routing table is logged with its digest (Balancer.tableDigest), once per
+ * burst: balancers that print the same digest route every key alike.
+ */
+function logTableChanges(balancer: Balancer, log: (line: string) => void): void {
+  let pending = false
+  const changed = (): void => {
+    if (pending) return
+    pending = true
+    setImmediate(() => {
+      pending = false
+      log(`routing table ${balancer.tableDigest()} (${balancer.ring.size} replicas in the ring)`)
+    })
+  }
+  for (const event of ['joined', 'left', 'suspect', 'restored', 'dead'] as const) balancer.on(event, changed)
 }
 
 /** Header names the request key reads, which the fast front must see exactly once. */

@@ -16,7 +16,7 @@ import { BODY_TIMEOUT_MS } from './admin/body.js'
 import { ADMIN_ALLOW_DEFAULT, ADMIN_HOST_DEFAULT, ADMIN_PORT_DEFAULT, MIN_TOKEN_LENGTH, allowList, tokenDigest, type AdminConfig } from './admin/options.js'
 
 export type Probe = 'linear' | 'quadratic'
-export type ProviderKind = 'process' | 'docker'
+export type ProviderKind = 'process' | 'docker' | 'swarm'
 
 export interface HealthConfig {
   readonly intervalMs: number
@@ -45,6 +45,10 @@ export interface Config {
   readonly network: string
   readonly owner: string
   readonly dockerKeep: boolean
+  /** Swarm provider: follow the writer's services instead of changing membership (`--swarm-follow`). */
+  readonly swarmFollow: boolean
+  /** Swarm provider: reach tasks at their overlay address, a host-mode published port, or decide (`auto`). */
+  readonly swarmReach: 'auto' | 'overlay' | 'host'
   readonly health: HealthConfig
   readonly startTimeoutMs: number
   readonly drainTimeoutMs: number
@@ -108,11 +112,13 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'weights', env: 'LB_WEIGHTS', help: `comma-separated weights (1..${MAX_WEIGHT}) of the first replicas, in \`--names\` order; weight 2 gets twice the slots (default 1 each)` },
   { flag: 'balance-factor', env: 'LB_BALANCE_FACTOR', default: 'off', help: 'bounded loads: a replica holding ceil(FACTOR x its fair part) of the requests in flight takes no more; the next one clockwise does (>= 1, e.g. 1.25, or `off`)' },
   { flag: 'key', env: 'LB_KEY', default: 'random', help: 'request key: `random`, `header:NAME`, `query:NAME`, `cookie:NAME`, `ip` or `path`' },
-  { flag: 'provider', env: 'LB_PROVIDER', default: 'process', help: 'replica provider: `process` (local child processes) or `docker`' },
-  { flag: 'image', env: 'LB_IMAGE', default: 'ring-balancer-replica:latest', help: 'replica image (docker provider)' },
-  { flag: 'network', env: 'LB_NETWORK', default: 'net1', help: 'Docker network for replicas, or `host` for host networking' },
-  { flag: 'owner', env: 'LB_OWNER', default: 'ring-balancer', help: 'label value marking the containers this balancer owns' },
-  { flag: 'docker-keep', env: 'LB_DOCKER_KEEP', default: 'false', boolean: true, help: 'leave replica containers running on shutdown' },
+  { flag: 'provider', env: 'LB_PROVIDER', default: 'process', help: 'replica provider: `process` (local child processes), `docker` (containers) or `swarm` (Swarm services, see [Running on a cluster](#running-on-a-cluster))' },
+  { flag: 'image', env: 'LB_IMAGE', default: 'ring-balancer-replica:latest', help: 'replica image (docker and swarm providers)' },
+  { flag: 'network', env: 'LB_NETWORK', default: 'net1', help: 'Docker network for replicas, or `host` for host networking (swarm: an overlay network, created attachable if missing)' },
+  { flag: 'owner', env: 'LB_OWNER', default: 'ring-balancer', help: 'label value marking the containers (swarm: services) this balancer owns' },
+  { flag: 'docker-keep', env: 'LB_DOCKER_KEEP', default: 'false', boolean: true, help: 'leave replica containers (swarm: services) running on shutdown' },
+  { flag: 'swarm-follow', env: 'LB_SWARM_FOLLOW', default: 'false', boolean: true, help: "swarm: follow the writer balancer's replicas (same `--owner`) instead of changing membership; `/add` and `/rm` answer 409 naming the writer. Needs `--hash default`" },
+  { flag: 'swarm-reach', env: 'LB_SWARM_REACH', default: 'auto', help: 'swarm: reach each task at its overlay address (`overlay`), at its host-mode published port (`host`), or `auto`: overlay when the balancer is attached to the overlay network' },
   { flag: 'health-interval', env: 'LB_HEALTH_INTERVAL', default: '1000', help: 'ms between heartbeat probes of a replica' },
   { flag: 'health-timeout', env: 'LB_HEALTH_TIMEOUT', default: '500', help: 'ms a heartbeat may take before it counts as failed' },
   { flag: 'health-rise', env: 'LB_HEALTH_RISE', default: '2', help: 'consecutive good probes that make a replica healthy again' },
@@ -312,11 +318,13 @@ function validate(values: Readonly<Record<string, string>>): Config {
     weights,
     balanceFactor,
     key: wrap('key', () => parseKeySource(get('key'))),
-    provider: oneOf('provider', get('provider'), ['process', 'docker'] as const),
+    provider: oneOf('provider', get('provider'), ['process', 'docker', 'swarm'] as const),
     image,
     network,
     owner,
     dockerKeep: boolean('docker-keep', get('docker-keep')),
+    swarmFollow: boolean('swarm-follow', get('swarm-follow')),
+    swarmReach: oneOf('swarm-reach', get('swarm-reach'), ['auto', 'overlay', 'host'] as const),
     health,
     startTimeoutMs: integer('start-timeout', get('start-timeout'), 100, 600_000),
     drainTimeoutMs: integer('drain-timeout', get('drain-timeout'), 0, 600_000),
@@ -348,6 +356,11 @@ function validate(values: Readonly<Record<string, string>>): Config {
   const adminPort = config.admin.port
   if (adminPort !== undefined && adminPort !== 0 && (adminPort === config.port || adminPort === config.tcpPort)) {
     throw new ConfigError(`--admin-port must differ from --port and --tcp-port (all use ${adminPort}); use off for no admin listener`)
+  }
+  if (config.swarmFollow && config.provider !== 'swarm') throw new ConfigError('--swarm-follow needs --provider swarm')
+  // A follower must build the writer's table from the same members in another order.
+  if (config.swarmFollow && config.hash.name !== 'default') {
+    throw new ConfigError(`--swarm-follow needs --hash default: with ${config.hash.name} the routing table depends on the order replicas joined, so a follower would route differently from the writer`)
   }
   if (config.tcpPort !== undefined && config.tcpPort !== 0 && config.tcpPort === config.port) {
     throw new ConfigError(`--tcp-port must differ from --port (both are ${config.port})`)

@@ -34,6 +34,7 @@ export const ERRORS = {
   UPSTREAM_TIMEOUT: { status: 504, message: 'Server replica did not answer in time' },
   INTERNAL: { status: 500, message: 'Internal error' },
   SHUTTING_DOWN: { status: 503, message: 'Load balancer is shutting down' },
+  NOT_THE_WRITER: { status: 409, message: 'This balancer follows another one: send /add and /rm to the writer' },
 } as const satisfies Record<string, { status: number; message: string }>
 
 export type ErrorCode = keyof typeof ERRORS

@@ -40,6 +40,9 @@ t.test('flags, --flag=value, and env twins; flags win', async (t) => {
   t.equal(loadConfig(['--quiet=false']).quiet, false)
   t.same(loadConfig(['--replicas', '2', '--names', 'a, b']).names, ['a', 'b'])
   t.same(loadConfig(['--replicas', '3', '--names', 'a']).names, ['a'], 'the rest are named by the balancer')
+  const swarm = loadConfig(['--provider', 'swarm', '--swarm-reach', 'overlay'], { LB_SWARM_FOLLOW: 'true' })
+  t.match(swarm, { provider: 'swarm', swarmReach: 'overlay', swarmFollow: true })
+  t.match(loadConfig([]), { swarmReach: 'auto', swarmFollow: false })
 })
 
 t.test('bad values get clear messages', async (t) => {
@@ -55,8 +58,12 @@ t.test('bad values get clear messages', async (t) => {
     [['--key', 'query:'], /^--key: query: needs a name/],
     [['--key', 'cookie:a b'], /^--key: "a b" is not a valid cookie name$/],
     [['--key', 'body'], /^--key: unknown key source "body"; use random, header:NAME, query:NAME, cookie:NAME, ip or path$/],
-    [['--provider', 'k8s'], /^--provider must be one of process, docker, got "k8s"$/],
+    [['--provider', 'k8s'], /^--provider must be one of process, docker, swarm, got "k8s"$/],
     [['--quiet=perhaps'], /^--quiet must be true or false, got "perhaps"$/],
+    [['--swarm-follow'], /^--swarm-follow needs --provider swarm$/],
+    [['--provider', 'swarm', '--swarm-follow', '--hash', 'assignment'], /^--swarm-follow needs --hash default: with assignment the routing table depends on the order replicas joined/],
+    [['--provider', 'swarm', '--swarm-follow', '--hash', 'ring'], /^--swarm-follow needs --hash default: with ring /],
+    [['--swarm-reach', 'vip'], /^--swarm-reach must be one of auto, overlay, host, got "vip"$/],
     [['--bogus', '1'], /^unknown flag --bogus \(see --help\)$/],
     [['5000'], /^unexpected argument "5000"/],
     [['--port'], /^--port needs a value$/],
