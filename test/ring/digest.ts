@@ -27,6 +27,12 @@ function picks(ring: HashRing<string>): string[] {
   return Array.from({ length: 10_000 }, (_, id) => ring.pick(id) ?? '')
 }
 
+/** Request ids 0..9999 the two rings send to different owners (counted here: tap's deep compare of 10,000 entries takes seconds). */
+function differing(a: HashRing<string>, b: HashRing<string>): number {
+  const pa = picks(a)
+  return picks(b).filter((owner, id) => owner !== pa[id]).length
+}
+
 t.test('default preset: same members in any join order, same digest and same picks', async (t) => {
   const r = rng(18)
   const names = Array.from({ length: 7 }, (_, i) => `replica-${(i * 7919 + 4051).toString(16)}`)
@@ -35,7 +41,7 @@ t.test('default preset: same members in any join order, same digest and same pic
   for (let trial = 0; trial < 20; trial++) {
     const other = ringOf('default', shuffled(names, r), weights)
     t.equal(tableDigest(other), tableDigest(first))
-    if (trial < 3) t.same(picks(other), picks(first), 'and the same owner for 10,000 request ids')
+    if (trial < 3) t.equal(differing(other, first), 0, 'and the same owner for 10,000 request ids')
   }
   t.match(tableDigest(first), /^[0-9a-f]{16}$/)
 })
@@ -66,5 +72,5 @@ t.test('the formula presets depend on join order (why followers need --hash defa
   const forward = ringOf('assignment', names)
   const backward = ringOf('assignment', [...names].reverse())
   t.not(tableDigest(backward), tableDigest(forward), 'server ids follow join order')
-  t.notSame(picks(backward), picks(forward), 'and so do the picks: the digest tells')
+  t.ok(differing(backward, forward) > 0, 'and so do the picks: the digest tells')
 })
