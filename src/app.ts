@@ -17,6 +17,7 @@ import { createUpgradeHandler } from './proxy/upgrade.js'
 import { keyExtractor, pathOf, type KeySource } from './keys.js'
 import { createProvider } from './replicas/index.js'
 import type { ReplicaProvider } from './replicas/provider.js'
+import { createObservability, type Observability } from './observe/observability.js'
 
 export interface App {
   readonly config: Config
@@ -30,6 +31,8 @@ export interface App {
   readonly tcpPort: number | undefined
   /** Open TCP-mode connections and WebSocket tunnels. */
   readonly tunnels: Tunnels
+  /** Metrics, /stats, the dashboard and the access log (src/observe/). */
+  readonly observe: Observability
   /** Stop accepting, drain, stop every replica. Safe to call twice. */
   close(): Promise<void>
 }
@@ -51,6 +54,8 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
     log(`replica ${name} exited on its own; replacing it`)
     balancer.replace(name).catch((err: Error) => console.error(`replacing ${name} failed: ${err.message}`))
   })
+  // Counting starts with the first replicas: each gets its counters as it joins.
+  const observe = createObservability(config, balancer)
   // The health checker (a worker thread) watches every replica from its first join.
   const health = await attachHealth(balancer, config.health, { info: log, error: (line) => console.error(line) })
 
@@ -59,6 +64,7 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
   } catch (err) {
     await health.close()
     await balancer.close().catch(() => {})
+    await observe.close()
     throw err
   }
 
@@ -66,7 +72,7 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
   const keyOf = keyExtractor(config.key, config.slots)
   // --balance-factor: bounded loads for the HTTP front's first pick (ring.pick when off).
   const choose = createChooser(balancer.ring, config.balanceFactor)
-  const proxyOptions = { ring: balancer.ring, keyOf, upstreamTimeoutMs: config.upstreamTimeoutMs, onUpstreamFailure: health.onUpstreamFailure, choose }
+  const proxyOptions = { ring: balancer.ring, keyOf, upstreamTimeoutMs: config.upstreamTimeoutMs, onUpstreamFailure: health.onUpstreamFailure, choose, observer: observe.observer }
   const proxy = createProxy(proxyOptions)
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (!admin(req, res, pathOf(req.url ?? '/'))) proxy(req, res)
@@ -92,8 +98,11 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
     if (server.listening) server.close()
     await health.close()
     await balancer.close().catch(() => {})
+    await observe.close()
     throw err
   }
+  observe.watchListener('http', server)
+  if (tcp) observe.watchListener('tcp', tcp)
   const { port } = server.address() as AddressInfo
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
@@ -113,9 +122,10 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
       front?.closeAll()
       tunnels.closeAll()
       await Promise.all([serverClosed, tcpClosed])
+      await observe.close()
     })())
 
-  return { config, balancer, server, url, tcp, tcpPort, tunnels, close }
+  return { config, balancer, server, url, tcp, tcpPort, tunnels, observe, close }
 }
 
 /** Header names the request key reads, which the fast front must see exactly once. */

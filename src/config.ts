@@ -60,6 +60,11 @@ export interface Config {
   readonly idleTimeoutMs: number
   /** Most TCP-mode connections plus upgraded tunnels open at once. */
   readonly maxConnections: number
+  /** Count requests per replica for /metrics, /stats and the dashboard (src/observe/). */
+  readonly metrics: boolean
+  /** One line per request: off, json or combined; to `accessLogFile` (undefined: stdout). */
+  readonly accessLog: 'off' | 'json' | 'combined'
+  readonly accessLogFile: string | undefined
 }
 
 /** Thrown for a bad flag or environment value; main prints it and exits with status 2. */
@@ -112,6 +117,9 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'idle-timeout', env: 'LB_IDLE_TIMEOUT', default: '3600000', help: 'ms a TCP connection or WebSocket tunnel may carry no byte before it is closed (0: never)' },
   { flag: 'max-connections', env: 'LB_MAX_CONNECTIONS', default: '10000', help: 'most TCP connections plus WebSocket tunnels open at once; more are refused' },
   { flag: 'quiet', env: 'LB_QUIET', default: 'false', boolean: true, help: 'log only errors' },
+  { flag: 'metrics', env: 'LB_METRICS', default: 'true', boolean: true, help: 'count requests per replica for /metrics, /stats and /dashboard on the admin listener (--metrics=false: no counting)' },
+  { flag: 'access-log', env: 'LB_ACCESS_LOG', default: 'off', help: 'one line per request: off, json or combined (buffered, flushed every second and at exit)' },
+  { flag: 'access-log-file', env: 'LB_ACCESS_LOG_FILE', help: 'append the access log to this file (default: stdout)' },
 ]
 
 const byFlag = new Map(OPTIONS.map((o) => [o.flag, o]))
@@ -256,6 +264,9 @@ export function buildConfig(values: Readonly<Record<string, string>>): Config {
     tcpConnectTimeoutMs: integer('tcp-connect-timeout', get('tcp-connect-timeout'), 1, 600_000),
     idleTimeoutMs: integer('idle-timeout', get('idle-timeout'), 0, 2_147_483_647),
     maxConnections: integer('max-connections', get('max-connections'), 1, 1_000_000),
+    metrics: boolean('metrics', get('metrics')),
+    accessLog: oneOf('access-log', get('access-log'), ['off', 'json', 'combined'] as const),
+    accessLogFile: values['access-log-file'] === undefined || get('access-log-file').trim() === '' ? undefined : get('access-log-file').trim(),
   }
   if (config.tcpPort !== undefined && config.tcpPort !== 0 && config.tcpPort === config.port) {
     throw new ConfigError(`--tcp-port must differ from --port (both are ${config.port})`)

@@ -20,6 +20,7 @@ import type { Upstream } from '../proxy/upstream.js'
 import { FrontConnection } from './connection.js'
 import { FastExchange } from './exchange.js'
 import type { FastRequest } from './request.js'
+import { NO_HEALTHY_UPSTREAM } from '../observe/flags.js'
 
 export interface FastFrontOptions extends ProxyOptions {
   /** Paths node:http must answer (the admin API): their connections are handed over. */
@@ -103,6 +104,7 @@ export class FastFront {
     const upstream = this.choose(id)
     if (upstream === undefined) {
       conn.answerError(new BalancerError('NO_REPLICAS'), req.method === 'HEAD')
+      this.options.observer?.answeredByBalancer(503, req, NO_HEALTHY_UPSTREAM)
       return
     }
     const exchange = new FastExchange(req, id, this.options, conn)

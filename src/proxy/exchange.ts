@@ -13,12 +13,16 @@ import { PIPELINE_ABORTED, PIPELINE_STALLED, atTurnEnd, batching, type Connectio
 import { isIdempotent, upstreamRequestHeaders, type ProxiedRequest } from './forward.js'
 import { CONNECT_ERRORS, CONNECTION_ERRORS, UPSTREAM_TIMEOUT, nextUntried, upstreamError } from './failover.js'
 import { pathOf } from '../keys.js'
+import type { FinishedRequest, LoggedRequest, RequestObserver } from '../observe/request-observer.js'
+import { DOWNSTREAM_CONNECTION_TERMINATION, NO_FLAG, UPSTREAM_PROTOCOL_ERROR, flagOfUpstreamError } from '../observe/flags.js'
 
 export interface ExchangeOptions {
   ring: HashRing<Upstream>
   upstreamTimeoutMs: number
   /** Told when a replica refused or reset a connection (passive health detection). */
   onUpstreamFailure?: (upstream: Upstream, err: NodeJS.ErrnoException) => void
+  /** Counts and logs each request when its answer is complete or aborted (metrics, access log). */
+  observer?: RequestObserver | undefined
 }
 
 /** The replica left while the request waited for a connection: nothing was sent. */
@@ -36,7 +40,7 @@ function requestHead(req: ProxiedRequest, chunked: boolean): string {
   return head
 }
 
-export abstract class Exchange implements ConnectionUser, TurnEndTask {
+export abstract class Exchange implements ConnectionUser, TurnEndTask, FinishedRequest {
   private readonly headBase: string
   private readonly idempotent: boolean
   protected readonly isHead: boolean
@@ -55,6 +59,20 @@ export abstract class Exchange implements ConnectionUser, TurnEndTask {
   /** A small answer waiting for the end of the event-loop turn (under load, see onData). */
   private heldBody: string | undefined
 
+  // What the observer reads when the request is finished (FinishedRequest).
+  private readonly observer: RequestObserver | undefined
+  /** The answer is complete or aborted, and was reported to the observer. */
+  private finished = false
+  /** The replica of the last attempt (kept after the attempt ends). */
+  private last: Upstream | undefined
+  status = 0
+  readonly startedAt: number
+  private sentAt = 0
+  upstreamMs = -1
+  bytesIn = 0
+  bytesOut = 0
+  flag = NO_FLAG
+
   /**
    * @param withBody the request carries a body (the subclass streams it once connected)
    * @param chunked that body is re-framed as chunked for the replica
@@ -70,6 +88,31 @@ export abstract class Exchange implements ConnectionUser, TurnEndTask {
     this.idempotent = isIdempotent(req.method)
     this.isHead = req.method === 'HEAD'
     this.pipelinable = !withBody && (this.isHead || req.method === 'GET')
+    this.observer = options.observer
+    this.startedAt = this.observer === undefined ? 0 : performance.now()
+  }
+
+  get replicaName(): string | undefined {
+    return this.last?.name
+  }
+
+  get incoming(): LoggedRequest {
+    return this.req
+  }
+
+  /**
+   * The client's answer is complete or aborted: report it once. `relayed`: the answer (or the
+   * abort) came from the replica of the last attempt; else the balancer wrote it itself.
+   */
+  private finish(status: number, flag: string, relayed: boolean): void {
+    if (this.finished) return
+    this.finished = true
+    const observer = this.observer
+    if (observer === undefined) return
+    this.status = status
+    this.flag = flag
+    if (relayed) observer.relayed(this, this.last?.stats)
+    else observer.local(this)
   }
 
   // The client side, per front.
@@ -94,6 +137,8 @@ export abstract class Exchange implements ConnectionUser, TurnEndTask {
   /** @param pipelinable may share a connection (false when resent after a stall) */
   send(upstream: Upstream, pipelinable = this.pipelinable): void {
     this.upstream = upstream
+    this.last = upstream
+    if (this.observer !== undefined) this.sentAt = performance.now()
     this.conn = undefined
     upstream.begin()
     // HTTP/1.0 clients may omit Host; HTTP/1.1 requires one on our side.
@@ -129,19 +174,25 @@ export abstract class Exchange implements ConnectionUser, TurnEndTask {
 
   onHead(statusCode: number, statusMessage: string, rawHeaders: string[]): void {
     this.responded = true
+    if (this.observer !== undefined) this.upstreamMs = performance.now() - this.sentAt
     if (this.clientGone) return
     if (statusCode === 404) {
       this.discardBody = true
       this.answerError(new BalancerError('ENDPOINT_NOT_FOUND', `'${pathOf(this.req.url ?? '/')}' endpoint does not exist in server replicas`))
+      // The replica's answer, in the SPEC's words: counted as the replica's.
+      this.finish(400, NO_FLAG, true)
       return
     }
+    this.status = statusCode
     try {
       this.answerHead(statusCode, statusMessage, rawHeaders)
     } catch (err) {
       // A header the front will not send (invalid characters from the replica).
       this.discardBody = true
       this.stopBody()
+      this.upstream?.stats?.failed('HPE_UPSTREAM')
       this.answerError(new BalancerError('UPSTREAM_UNREACHABLE', `Server replica '${this.upstream?.name}' sent an invalid response (${(err as Error).message})`))
+      this.finish(502, UPSTREAM_PROTOCOL_ERROR, false)
     }
   }
 
@@ -151,9 +202,12 @@ export abstract class Exchange implements ConnectionUser, TurnEndTask {
       this.stopBody()
     }
     if (this.discardBody || this.clientGone) return
+    this.bytesOut += chunk.length
     if (last) {
-      if (chunk.length === 0 || chunk.length > SMALL_BODY) this.answerEnd(chunk)
-      else {
+      if (chunk.length === 0 || chunk.length > SMALL_BODY) {
+        this.answerEnd(chunk)
+        this.finish(this.status, NO_FLAG, true)
+      } else {
         // A small body as a latin1 string (bytes unchanged): the front then sends the head and
         // body as one string in one write.
         const body = chunk.toString('latin1')
@@ -161,7 +215,10 @@ export abstract class Exchange implements ConnectionUser, TurnEndTask {
         if (batching()) {
           this.heldBody = body
           atTurnEnd(this)
-        } else this.answerEnd(body)
+        } else {
+          this.answerEnd(body)
+          this.finish(this.status, NO_FLAG, true)
+        }
       }
     } else if (!this.answerData(chunk)) {
       // The client reads slower than the replica writes: hold the replica until it drains.
@@ -173,6 +230,7 @@ export abstract class Exchange implements ConnectionUser, TurnEndTask {
     const upstream = this.endAttempt()
     if (upstream === undefined || this.clientGone) return
     const code = err.code ?? ''
+    upstream.stats?.failed(code)
     if (code === PIPELINE_STALLED) {
       // Waited too long behind a slow answer on a shared connection (pool.ts): the replica is
       // fine, so the same one gets it again, on a connection of its own.
@@ -183,31 +241,42 @@ export abstract class Exchange implements ConnectionUser, TurnEndTask {
     if (this.responded) {
       // Headers already went out: all we can honestly do is cut the client's response short.
       // (Unless it was the 404 answer, which is complete already.)
-      if (!this.discardBody) this.answerAbort()
+      if (!this.discardBody) {
+        this.answerAbort()
+        this.finish(this.status, flagOfUpstreamError(code), true)
+      }
       this.stopBody()
       return
     }
     if (this.retryable(code, conn)) {
       const next = nextUntried(this.options.ring, this.id, (this.tried ??= []), upstream)
       if (next !== undefined) {
+        if (upstream.stats !== undefined) upstream.stats.retries++
         this.send(next)
         return
       }
     }
     this.stopBody()
-    this.answerError(upstreamError(upstream, err, this.options.upstreamTimeoutMs))
+    const answer = upstreamError(upstream, err, this.options.upstreamTimeoutMs)
+    this.answerError(answer)
+    this.finish(answer.status, flagOfUpstreamError(code), false)
   }
 
   /** TurnEndTask: send the answer held by onData. */
   runAtTurnEnd(): void {
     const body = this.heldBody
     this.heldBody = undefined
-    if (body !== undefined && !this.clientGone && !this.clientClosedForWrites) this.answerEnd(body)
+    if (body !== undefined && !this.clientGone && !this.clientClosedForWrites) {
+      this.answerEnd(body)
+      this.finish(this.status, NO_FLAG, true)
+    }
   }
 
   /** The client went away before its answer was complete: abort the upstream request. */
   clientClosed(): void {
     this.clientGone = true
+    // nginx's 499 when nothing was answered yet; else the status the head carried.
+    this.finish(this.responded && this.status !== 0 ? this.status : 499, DOWNSTREAM_CONNECTION_TERMINATION, true)
     const { upstream, conn } = this
     if (upstream === undefined) return
     if (conn !== undefined) conn.discard(this)

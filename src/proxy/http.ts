@@ -17,6 +17,7 @@ import type { Upstream } from './upstream.js'
 import { endToEnd, hasBody } from './forward.js'
 import { Exchange, type ExchangeOptions } from './exchange.js'
 import type { KeyedRequest } from '../keys.js'
+import { NO_HEALTHY_UPSTREAM } from '../observe/flags.js'
 
 export interface ProxyOptions extends ExchangeOptions {
   keyOf: (req: KeyedRequest) => number
@@ -38,6 +39,7 @@ export function createProxy(options: ProxyOptions): (req: IncomingMessage, res: 
     if (upstream === undefined) {
       req.resume()
       sendError(res, new BalancerError('NO_REPLICAS'))
+      options.observer?.answeredByBalancer(503, req, NO_HEALTHY_UPSTREAM)
       return
     }
     new NodeExchange(req, res, id, options).send(upstream)
@@ -133,6 +135,7 @@ class NodeExchange extends Exchange {
   bodyData(chunk: Buffer): void {
     const conn = this.conn
     if (conn === undefined) return
+    this.bytesIn += chunk.length
     let ok: boolean
     if (this.chunked) {
       if (chunk.length === 0) return

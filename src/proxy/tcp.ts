@@ -85,10 +85,17 @@ class Attempts {
     upstream.begin()
     const socket = this.options.tunnels.connect(client, upstream.host, upstream.port)
     let counted = true
+    let connected = false
     const release = (): void => {
       if (counted) {
         counted = false
         upstream.end()
+        const stats = upstream.stats
+        // Bytes are counted once, when the connection closes (no per-chunk work).
+        if (connected && stats !== undefined) {
+          stats.tcpBytesToReplica += socket.bytesWritten
+          stats.tcpBytesFromReplica += socket.bytesRead
+        }
       }
     }
     socket.once('close', release)
@@ -113,6 +120,8 @@ class Attempts {
       client.off('close', onClientClose)
       socket.off('error', onConnectError)
       socket.on('error', () => {})
+      connected = true
+      if (upstream.stats !== undefined) upstream.stats.tcpConnections++
       this.options.tunnels.splice(client, socket)
     })
   }
@@ -122,10 +131,14 @@ class Attempts {
     const { client } = this
     if (client.destroyed) return
     if (REPLICA_ERRORS.has(err.code ?? '')) this.options.onUpstreamFailure?.(upstream, err)
+    upstream.stats?.failed(err.code)
     ;(this.tried ??= []).push(upstream)
     const tried = this.tried
     const next = this.options.ring.next(this.id, (u) => !tried.includes(u))
     if (next === undefined) reset(client)
-    else this.connect(next)
+    else {
+      if (upstream.stats !== undefined) upstream.stats.retries++
+      this.connect(next)
+    }
   }
 }

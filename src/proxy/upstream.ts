@@ -5,6 +5,7 @@
  */
 import { ConnectionPool, type PoolOptions } from './pool.js'
 import type { ReplicaHandle } from '../replicas/provider.js'
+import type { ReplicaStats } from '../observe/replica-stats.js'
 
 export class Upstream {
   readonly name: string
@@ -19,6 +20,8 @@ export class Upstream {
    * until the health checker confirms or clears it) or `dead` (out for good, being replaced).
    */
   state: 'up' | 'suspect' | 'dead' = 'up'
+  /** Its counters while metrics are on and it is a member (src/observe/metrics.ts). */
+  stats: ReplicaStats | undefined = undefined
   private idleWaiters: Array<() => void> = []
 
   /** @param pipelining how requests may share a connection to it (default: they never do, pool.ts) */
