@@ -5,10 +5,10 @@
  */
 import { parseHashSpec, type HashSpec } from './ring/hashes.js'
 import { MAX_WEIGHT } from './ring/ring.js'
-import { parseKeySource, type KeySource } from './keys.js'
-import { validateHostname } from './names.js'
-import type { TcpKey } from './proxy/tcp.js'
-import { PIPELINE_DEFAULTS, STALL_FACTOR } from './proxy/pool.js'
+import { parseKeySource, type KeySource } from './route/keys.js'
+import { validateHostname } from './membership/names.js'
+import type { TcpKey } from './front/tcp.js'
+import { PIPELINE_DEFAULTS, STALL_FACTOR } from './upstream/pool.js'
 
 export type Probe = 'linear' | 'quadratic'
 export type ProviderKind = 'process' | 'docker'

@@ -1,7 +1,7 @@
 // Routing options end to end: --weights and --balance-factor from flags and env, the weights
 // a replica keeps through suspicion and replacement, and bounded loads wired into the app.
 import t from 'tap'
-import { Balancer } from '../src/balancer.js'
+import { Balancer } from '../src/membership/balancer.js'
 import { ConfigError, helpText, loadConfig } from '../src/config.js'
 import { ProcessProvider } from '../src/replicas/process.js'
 import { startTestApp } from './fixtures/app.js'

@@ -5,8 +5,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { BalancerError } from '../errors.js'
-import { sendError, sendSuccess } from '../respond.js'
-import { assertWeights, type Balancer } from '../balancer.js'
+import { sendError, sendSuccess } from '../front/respond.js'
+import { assertWeights, type Balancer } from '../membership/balancer.js'
 import { readJson } from './body.js'
 
 interface Route {

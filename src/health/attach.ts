@@ -4,9 +4,9 @@
  * (out of the ring at once) and asks the checker to confirm; the checker's verdicts replace
  * dead replicas and put healthy suspects back.
  */
-import type { Balancer } from '../balancer.js'
+import type { Balancer } from '../membership/balancer.js'
 import type { HealthConfig } from '../config.js'
-import type { Upstream } from '../proxy/upstream.js'
+import type { Upstream } from '../upstream/upstream.js'
 import { HealthMonitor } from './monitor.js'
 
 export interface Health {

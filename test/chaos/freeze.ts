@@ -6,7 +6,7 @@
  * detection time and time-to-replacement. Bounded: at most 30,000 requests and about 30 s.
  */
 import t from 'tap'
-import type { Upstream } from '../../src/proxy/upstream.js'
+import type { Upstream } from '../../src/upstream/upstream.js'
 import type { ProcessProvider } from '../../src/replicas/process.js'
 import { startTestApp } from '../fixtures/app.js'
 import { call } from '../fixtures/http.js'

@@ -1,0 +1,354 @@
+/**
+ * The balancer owns membership: which replicas exist, in which order they joined, and the
+ * ring that routes to them. Every change (admin /add and /rm, replacement of a dead replica,
+ * shutdown) runs through one queue, so two changes never interleave, and each applies whole
+ * or not at all: validation first, then replicas are started (or drained and stopped), then
+ * the ring changes in one step.
+ */
+import { EventEmitter } from 'node:events'
+import { BalancerError, RingFullError } from '../errors.js'
+import { HashRing, MAX_WEIGHT } from '../ring/ring.js'
+import { randomHostname, validateHostname } from './names.js'
+import { Upstream } from '../upstream/upstream.js'
+import type { ReplicaHandle, ReplicaProvider } from '../replicas/provider.js'
+import type { Config } from '../config.js'
+
+export interface Membership {
+  N: number
+  replicas: string[]
+}
+
+export interface BalancerEvents {
+  /** A replica joined the ring (after its heartbeat answered). */
+  joined: [upstream: Upstream]
+  /**
+   * A replica left (removed or dead: after it was stopped; shutdown: after provider.close(),
+   * which may leave it running for a later start to adopt, e.g. --docker-keep).
+   */
+  left: [name: string, reason: 'removed' | 'dead' | 'shutdown', upstream: Upstream]
+  /** A connection to it failed while proxying: out of the ring until the checker decides. */
+  suspect: [upstream: Upstream]
+  /** A suspect the health checker found healthy is back in the ring. */
+  restored: [upstream: Upstream]
+  /** Found dead: out of the ring, its in-flight requests aborted (and retried where safe). */
+  dead: [upstream: Upstream]
+  /** A dead replica's replacement joined, so N is back. */
+  replaced: [dead: string, fresh: string]
+  /** Something went wrong outside a request (e.g. a replacement failed to start). */
+  error: [err: Error]
+}
+
+export class Balancer extends EventEmitter<BalancerEvents> {
+  readonly ring: HashRing<Upstream>
+  /** Members by name, in join order (Map keeps insertion order). */
+  private readonly members = new Map<string, Upstream>()
+  /** Each member's ring weight (kept while a suspect is out of the ring; a replacement inherits it). */
+  private readonly weights = new Map<string, number>()
+  private queue: Promise<unknown> = Promise.resolve()
+  private closed = false
+  /** Dead replicas still being stopped (outside the queue; close waits for them). */
+  private readonly stopping = new Set<Promise<void>>()
+  /** Replacements that failed to start, waiting to be tried again. */
+  private readonly retries = new Set<NodeJS.Timeout>()
+
+  constructor(
+    private readonly config: Config,
+    readonly provider: ReplicaProvider,
+  ) {
+    super()
+    this.ring = new HashRing<Upstream>({ slots: config.slots, vnodes: config.vnodes, hash: config.hash, probe: config.probe })
+  }
+
+  /** Names in join order and their count: the body of GET /rep. */
+  membership(): Membership {
+    return { N: this.members.size, replicas: [...this.members.keys()] }
+  }
+
+  upstreams(): Upstream[] {
+    return [...this.members.values()]
+  }
+
+  get(name: string): Upstream | undefined {
+    return this.members.get(name)
+  }
+
+  /** A member's weight on the ring (1 unless set by --weights or /add's `weights`). */
+  weightOf(name: string): number | undefined {
+    return this.weights.get(name)
+  }
+
+  /** Initialise the provider, take over adopted replicas, then start the configured ones. */
+  start(): Promise<Membership> {
+    return this.serial(async () => {
+      const adopted = await this.provider.init()
+      const want = this.config.replicas
+      const keep = adopted.slice(0, want)
+      for (const extra of adopted.slice(want)) await this.provider.stop(extra.name)
+      for (const handle of keep) this.join(handle, this.configuredWeight(handle.name))
+      const names: string[] = []
+      for (const name of this.config.names) if (!this.members.has(name) && names.length + keep.length < want) names.push(name)
+      for (let i = 1; names.length + keep.length < want; i++) {
+        const name = `Server ${i}`
+        if (!this.members.has(name) && !names.includes(name)) names.push(name)
+      }
+      await this.startAll(names, names.map((name) => this.configuredWeight(name)))
+      return this.membership()
+    })
+  }
+
+  private configuredWeight(name: string): number {
+    return this.config.weights?.get(name) ?? 1
+  }
+
+  /**
+   * POST /add: start `n` replicas, named from `hostnames` and the rest random. Validates
+   * everything (names, room on the ring) before starting anything; if any replica fails to
+   * start, the ones that did are stopped and nothing joins.
+   */
+  add(n: number, hostnames: readonly string[] = [], weights: readonly number[] = []): Promise<Membership> {
+    return this.serial(async () => {
+      this.assertOpen()
+      if (hostnames.length > n) throw new BalancerError('ADD_TOO_MANY_HOSTNAMES')
+      assertWeights(n, weights)
+      assertUnique(hostnames)
+      for (const name of hostnames) {
+        validateHostname(name)
+        if (this.members.has(name)) throw new BalancerError('HOSTNAME_IN_USE', `Hostname '${name}' is already in use`)
+      }
+      const names = [...hostnames]
+      const taken = new Set([...this.members.keys(), ...names])
+      while (names.length < n) {
+        const name = randomHostname(taken)
+        taken.add(name)
+        names.push(name)
+      }
+      if (!this.ring.fits(names, weights)) {
+        const weight = weights.length > 0 ? ` of total weight ${names.reduce((sum, _, k) => sum + (weights[k] ?? 1), 0)}` : ''
+        throw new RingFullError(`The ring has no room for ${n} more server(s)${weight}: ${this.config.slots} slots, ${this.config.vnodes} virtual servers each, ${this.members.size} present`)
+      }
+      await this.startAll(names, weights)
+      return this.membership()
+    })
+  }
+
+  /** DELETE /rm: drain and stop the named replicas plus random others, `n` in all. */
+  remove(n: number, hostnames: readonly string[] = []): Promise<Membership> {
+    return this.serial(async () => {
+      this.assertOpen()
+      if (hostnames.length > n) throw new BalancerError('RM_TOO_MANY_HOSTNAMES')
+      assertUnique(hostnames)
+      for (const name of hostnames) {
+        if (!this.members.has(name)) throw new BalancerError('HOSTNAME_NOT_FOUND', `Hostname '${name}' does not exist`)
+      }
+      if (n > this.members.size) {
+        throw new BalancerError('RM_MORE_THAN_EXIST', `Cannot remove ${n} replica(s): only ${this.members.size} exist`)
+      }
+      const names = [...hostnames]
+      const others = [...this.members.keys()].filter((name) => !names.includes(name))
+      while (names.length < n) names.push(others.splice(Math.floor(Math.random() * others.length), 1)[0]!)
+      await this.leaveAll(names, 'removed')
+      return this.membership()
+    })
+  }
+
+  /**
+   * Passive detection: a connection to this replica was refused or reset. It leaves the ring
+   * at once (no queue: the very next request must not pick it) and stays a member until the
+   * health checker confirms it dead (`replace`) or healthy (`restore`). Never empties the
+   * ring: with a single replica left, trying it beats refusing everyone (Envoy's panic
+   * threshold). Returns false if it is not a live member (left, or already dead).
+   */
+  suspect(upstream: Upstream): boolean {
+    if (this.closed || upstream.state === 'dead' || this.members.get(upstream.name) !== upstream) return false
+    if (upstream.state === 'up' && this.ring.size > 1) {
+      upstream.state = 'suspect'
+      this.ring.remove(upstream.name)
+      this.emit('suspect', upstream)
+    }
+    return true
+  }
+
+  /** The health checker found a suspect healthy: back into the ring (in the queue, as a join). */
+  restore(upstream: Upstream): Promise<boolean> {
+    return this.serial(async () => {
+      if (this.closed || upstream.state !== 'suspect' || this.members.get(upstream.name) !== upstream) return false
+      try {
+        this.ring.add(upstream.name, upstream, this.weights.get(upstream.name) ?? 1)
+      } catch (err) {
+        // Its slots were taken while it was out (a /add filled the ring): replace it instead.
+        if (!(err instanceof RingFullError)) throw err
+        void this.replace(upstream.name)
+        return false
+      }
+      upstream.state = 'up'
+      this.emit('restored', upstream)
+      return true
+    })
+  }
+
+  /**
+   * A replica was found dead: it leaves the ring and its in-flight requests are aborted at
+   * once (outside the queue, so no request waits on a slow change; the proxy retries the
+   * aborted ones that are safe to retry). Then, in the queue, it is stopped and a new replica
+   * with a new random hostname starts in its place so that N stays as configured (SPEC 5).
+   * The dead one is stopped in the background: a frozen process may take the provider's
+   * whole stop timeout, and the replacement need not wait for that. A replacement that fails
+   * to start is tried again with backoff until one starts or the balancer closes.
+   * Resolves with the new name (undefined if there was nothing to replace).
+   */
+  replace(name: string): Promise<string | undefined> {
+    const upstream = this.members.get(name)
+    if (!upstream || upstream.state === 'dead' || this.closed) return Promise.resolve(undefined)
+    upstream.state = 'dead'
+    this.ring.remove(name)
+    upstream.close()
+    this.emit('dead', upstream)
+    return this.serial(async () => {
+      // Removed by /rm meanwhile (which stops it): the user chose the new N.
+      if (this.members.get(name) !== upstream || this.closed) return undefined
+      this.members.delete(name)
+      const weight = this.weights.get(name) ?? 1
+      this.weights.delete(name)
+      const stopped = this.provider
+        .stop(name)
+        .catch((err: Error) => this.emit('error', err))
+        .then(() => {
+          this.stopping.delete(stopped)
+          this.emit('left', name, 'dead', upstream)
+        })
+      this.stopping.add(stopped)
+      return this.startReplacement(name, 1, weight)
+    })
+  }
+
+  /** In the queue: start one replica with a fresh random name (and the dead one's weight); on failure, retry later. */
+  private async startReplacement(dead: string, attempt: number, weight = 1): Promise<string> {
+    const fresh = randomHostname(new Set([...this.members.keys(), ...this.provider.list().map((h) => h.name), dead]))
+    try {
+      await this.startAll([fresh], [weight])
+    } catch (err) {
+      if (!this.closed) {
+        const delay = Math.min(30_000, 500 * 2 ** (attempt - 1))
+        const timer = setTimeout(() => {
+          this.retries.delete(timer)
+          if (!this.closed) this.serial(() => this.startReplacement(dead, attempt + 1, weight)).catch(() => {})
+        }, delay)
+        this.retries.add(timer)
+        this.emit('error', new Error(`replacement for ${dead} failed (attempt ${attempt}); trying again in ${delay} ms: ${(err as Error).message}`, { cause: err }))
+      }
+      throw err
+    }
+    this.emit('replaced', dead, fresh)
+    return fresh
+  }
+
+  /**
+   * Shutdown: every replica leaves the ring and drains (in-flight requests finish within the
+   * drain timeout), then `provider.close()` decides what happens to them: the process
+   * provider stops its children; the Docker provider removes its containers, or leaves them
+   * running for the next start to adopt when told to keep them (--docker-keep). The balancer
+   * itself never stops a replica on shutdown. Further changes are refused.
+   */
+  close(): Promise<void> {
+    this.closed = true
+    for (const timer of this.retries) clearTimeout(timer)
+    this.retries.clear()
+    return this.serial(async () => {
+      const leaving = [...this.members.values()]
+      await this.drainAll(leaving)
+      try {
+        await Promise.all(this.stopping)
+        await this.provider.close()
+      } finally {
+        for (const upstream of leaving) this.emit('left', upstream.name, 'shutdown', upstream)
+      }
+    })
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new BalancerError('SHUTTING_DOWN')
+  }
+
+  /** Start all names in parallel; join all (names[k] with weights[k], default 1) on success, stop every started one on failure. */
+  private async startAll(names: readonly string[], weights: readonly number[] = []): Promise<void> {
+    if (names.length === 0) return
+    const results = await Promise.allSettled(names.map((name) => this.provider.start(name)))
+    const failed = results.findIndex((r) => r.status === 'rejected')
+    if (failed !== -1) {
+      await Promise.allSettled(names.map((name, i) => (results[i]!.status === 'fulfilled' ? this.provider.stop(name) : undefined)))
+      const reason = (results[failed] as PromiseRejectedResult).reason as Error
+      throw new BalancerError('REPLICA_START_FAILED', `Replica '${names[failed]}' failed to start: ${reason?.message ?? String(reason)}`, { cause: reason })
+    }
+    results.forEach((r, k) => this.join((r as PromiseFulfilledResult<ReplicaHandle>).value, weights[k] ?? 1))
+  }
+
+  private join(handle: ReplicaHandle, weight = 1): void {
+    const upstream = new Upstream(handle, { pipeline: this.config.upstreamPipeline, stallMs: this.config.pipelineStallMs })
+    this.ring.add(handle.name, upstream, weight)
+    this.members.set(handle.name, upstream)
+    this.weights.set(handle.name, weight)
+    this.emit('joined', upstream)
+  }
+
+  /** /rm: out of the ring first (no new requests), then drain in-flight ones, then stop each. */
+  private async leaveAll(names: readonly string[], reason: 'removed'): Promise<void> {
+    const leaving = names.map((name) => this.members.get(name)!)
+    this.detach(leaving)
+    await Promise.all(
+      leaving.map(async (upstream) => {
+        await this.drain(upstream)
+        await this.provider.stop(upstream.name)
+        this.emit('left', upstream.name, reason, upstream)
+      }),
+    )
+  }
+
+  /** Shutdown: out of the ring and drained, but not stopped (provider.close decides). */
+  private async drainAll(leaving: readonly Upstream[]): Promise<void> {
+    this.detach(leaving)
+    await Promise.all(leaving.map((upstream) => this.drain(upstream)))
+  }
+
+  /** No new requests: out of the ring (a suspect is out already) and no longer a member. */
+  private detach(leaving: readonly Upstream[]): void {
+    for (const upstream of leaving) {
+      this.ring.remove(upstream.name)
+      this.members.delete(upstream.name)
+      this.weights.delete(upstream.name)
+    }
+  }
+
+  /** Wait for in-flight requests (up to the drain timeout), then close its connections. */
+  private async drain(upstream: Upstream): Promise<void> {
+    await upstream.waitIdle(this.config.drainTimeoutMs)
+    upstream.close()
+  }
+
+  /** Run membership changes one at a time, in arrival order; a failure does not block the next. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn)
+    this.queue = run.catch(() => undefined)
+    return run
+  }
+}
+
+function assertUnique(names: readonly string[]): void {
+  const seen = new Set<string>()
+  for (const name of names) {
+    if (seen.has(name)) throw new BalancerError('DUPLICATE_HOSTNAME', `Hostname '${name}' appears more than once`)
+    seen.add(name)
+  }
+}
+
+/**
+ * /add's optional weights: a list of integers 1..MAX_WEIGHT, at most one per new replica.
+ * The one check for both the admin payload (any JSON value) and direct callers.
+ */
+export function assertWeights(n: number, weights: unknown): asserts weights is number[] {
+  if (!Array.isArray(weights) || !weights.every((w) => Number.isSafeInteger(w) && w >= 1 && w <= MAX_WEIGHT)) {
+    throw new BalancerError('INVALID_WEIGHT', `weights must be a list of integers from 1 to ${MAX_WEIGHT}, one per new replica, got ${JSON.stringify(weights)}`)
+  }
+  if (weights.length > n) {
+    throw new BalancerError('INVALID_WEIGHT', `weights lists ${weights.length} weights for ${n} new replica(s): at most one per replica`)
+  }
+}
