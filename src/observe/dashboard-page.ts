@@ -127,7 +127,7 @@ const BODY = `<header><h1>ring-balancer</h1><div id="summary"></div><div id="sta
 
 export const DASHBOARD_HTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>ring-balancer dashboard</title><style>${STYLE}</style></head>
+<title>ring-balancer dashboard</title><link rel="icon" href="data:,"><style>${STYLE}</style></head>
 <body>${BODY}<script>${SCRIPT}</script></body></html>
 `
 
@@ -136,7 +136,7 @@ const scriptHash = createHash('sha256').update(SCRIPT).digest('base64')
 /** Headers for the page: only its own script and styles run, it talks only to its own origin. */
 export const DASHBOARD_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'content-type': 'text/html; charset=utf-8',
-  'content-security-policy': `default-src 'none'; script-src 'sha256-${scriptHash}'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'`,
+  'content-security-policy': `default-src 'none'; script-src 'sha256-${scriptHash}'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'`,
   'x-content-type-options': 'nosniff',
   'cache-control': 'no-store',
 })
