@@ -81,7 +81,7 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
   const front = config.fastFront ? new FastFront(server, { ...proxyOptions, isAdminPath: admin.handles, keyHeaders: keyHeadersOf(config.key) }) : undefined
   // TCP-mode connections and upgraded (WebSocket) requests share one limit and idle timeout.
   const tunnels = new Tunnels({ maxConnections: config.maxConnections, idleTimeoutMs: config.idleTimeoutMs })
-  server.on('upgrade', createUpgradeHandler({ ring: balancer.ring, keyOf, upstreamTimeoutMs: config.upstreamTimeoutMs, tunnels, onUpstreamFailure: health.onUpstreamFailure }))
+  server.on('upgrade', createUpgradeHandler({ ring: balancer.ring, keyOf, upstreamTimeoutMs: config.upstreamTimeoutMs, tunnels, onUpstreamFailure: health.onUpstreamFailure, observer: observe.observer }))
   const tcp =
     config.tcpPort === undefined
       ? undefined

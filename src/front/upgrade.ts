@@ -19,6 +19,8 @@ import type { Upstream } from '../upstream/upstream.js'
 import { endToEnd, upstreamRequestHeaders } from '../route/forward.js'
 import type { Tunnels } from '../upstream/tunnel.js'
 import { CONNECTION_ERRORS, UPSTREAM_TIMEOUT, nextUntried, upstreamError } from '../route/retry.js'
+import type { RequestObserver } from '../observe/request-observer.js'
+import { NO_FLAG, NO_HEALTHY_UPSTREAM, UPSTREAM_OVERFLOW, flagOfUpstreamError } from '../observe/flags.js'
 
 export interface UpgradeOptions {
   ring: HashRing<Upstream>
@@ -27,6 +29,8 @@ export interface UpgradeOptions {
   upstreamTimeoutMs: number
   tunnels: Tunnels
   onUpstreamFailure?: (upstream: Upstream, err: NodeJS.ErrnoException) => void
+  /** Counts and logs each upgrade request once answered (101, an error, or a relayed answer). */
+  observer?: RequestObserver | undefined
 }
 
 /** After an error answer, how long the client has to close before we do. */
@@ -41,12 +45,14 @@ export function createUpgradeHandler(options: UpgradeOptions): (req: IncomingMes
     if (!options.tunnels.admit(socket)) {
       const max = options.tunnels.maxConnections
       answerError(socket, new BalancerError('TOO_MANY_CONNECTIONS', `Too many open connections (the limit is ${max})`))
+      options.observer?.answeredByBalancer(503, req, UPSTREAM_OVERFLOW)
       return
     }
     const id = options.keyOf(req)
     const upstream = options.ring.pick(id)
     if (upstream === undefined) {
       answerError(socket, new BalancerError('NO_REPLICAS'))
+      options.observer?.answeredByBalancer(503, req, NO_HEALTHY_UPSTREAM)
       return
     }
     new UpgradeExchange(req, socket, head, id, options).send(upstream)
@@ -59,6 +65,8 @@ class UpgradeExchange {
   private upReq: ClientRequest | undefined
   private tried: Upstream[] | undefined
   private answered = false
+  private readonly startedAt = performance.now()
+  private sentAt = 0
 
   constructor(
     private readonly req: IncomingMessage,
@@ -78,8 +86,18 @@ class UpgradeExchange {
     })
   }
 
+  /** Report the answer once to the observer: relayed from `upstream`, or the balancer's own. */
+  private report(status: number, flag: string, upstream: Upstream | undefined, relayed: boolean): void {
+    const observer = this.options.observer
+    if (observer === undefined) return
+    const r = { incoming: this.req, status, startedAt: this.startedAt, upstreamMs: relayed ? performance.now() - this.sentAt : -1, bytesIn: 0, bytesOut: 0, flag, replicaName: upstream?.name }
+    if (relayed) observer.relayed(r, upstream?.stats)
+    else observer.local(r)
+  }
+
   send(upstream: Upstream): void {
     if (this.socket.destroyed) return
+    this.sentAt = performance.now()
     upstream.begin()
     let counted = true
     const release = (): void => {
@@ -104,6 +122,7 @@ class UpgradeExchange {
       release()
       this.onError(upstream, upReq, err)
     })
+    const finished = (status: number): void => this.report(status, NO_FLAG, upstream, true)
     upReq.once('upgrade', (upRes: IncomingMessage, upSocket: Socket, upHead: Buffer) => {
       this.answered = true
       // The request's answer timeout must not carry over into the tunnel.
@@ -115,24 +134,25 @@ class UpgradeExchange {
         return
       }
       this.socket.write(statusLine(101, upRes.statusMessage) + headerLines(upRes.rawHeaders) + '\r\n')
+      finished(101)
       this.options.tunnels.splice(this.socket, upSocket, this.head, upHead)
     })
     upReq.once('response', (upRes: IncomingMessage) => {
       this.answered = true
       upRes.once('close', release)
-      this.relay(upRes)
+      finished(this.relay(upRes))
     })
     upReq.end()
   }
 
   /** A non-101 answer: relayed as a normal response, then the connection is closed. */
-  private relay(upRes: IncomingMessage): void {
+  private relay(upRes: IncomingMessage): number {
     const { socket } = this
     const status = upRes.statusCode ?? 502
     if (status === 404) {
       upRes.resume()
       answerError(socket, new BalancerError('ENDPOINT_NOT_FOUND', `'${pathOf(this.req.url ?? '/')}' endpoint does not exist in server replicas`))
-      return
+      return 400
     }
     // endToEnd drops Transfer-Encoding: without a Content-Length the body ends with the
     // connection, which `Connection: close` announces anyway.
@@ -142,12 +162,14 @@ class UpgradeExchange {
     upRes.once('error', () => socket.destroy())
     upRes.once('aborted', () => socket.destroy())
     socket.once('finish', () => linger(socket))
+    return status
   }
 
   private onError(upstream: Upstream, upReq: ClientRequest, err: NodeJS.ErrnoException): void {
     if (upReq !== this.upReq || this.socket.destroyed) return
     this.upReq = undefined
     const code = err.code ?? ''
+    upstream.stats?.failed(code)
     if (CONNECTION_ERRORS.has(code)) this.options.onUpstreamFailure?.(upstream, err)
     if (this.answered) {
       this.socket.destroy()
@@ -158,11 +180,14 @@ class UpgradeExchange {
     if (CONNECTION_ERRORS.has(code)) {
       const next = nextUntried(this.options.ring, this.id, (this.tried ??= []), upstream)
       if (next !== undefined) {
+        if (upstream.stats !== undefined) upstream.stats.retries++
         this.send(next)
         return
       }
     }
-    answerError(this.socket, upstreamError(upstream, err, this.options.upstreamTimeoutMs))
+    const answer = upstreamError(upstream, err, this.options.upstreamTimeoutMs)
+    answerError(this.socket, answer)
+    this.report(answer.status, flagOfUpstreamError(code), upstream, false)
   }
 }
 

@@ -9,6 +9,9 @@ import { observeUrl, parseMetrics, valueOf } from '../fixtures/observe.js'
 import { requestIdOf } from '../../src/route/keys.js'
 import { DURATION_BUCKETS } from '../../src/observe/replica-stats.js'
 import type { ProcessProvider } from '../../src/replicas/process.js'
+import { OP, wsConnect } from '../fixtures/websocket.js'
+import { connect } from 'node:net'
+import { once } from 'node:events'
 
 for (const fastFront of [true, false]) {
   t.test(`counters, histograms and slots are exact (fast front ${fastFront})`, async (t) => {
@@ -127,4 +130,31 @@ t.test('the pages answer GET and HEAD only, and 404 with metrics off', async (t)
   t.equal((await call(`${offBase}/metrics`)).status, 404)
   t.equal(off.balancer.upstreams()[0]!.stats, undefined, 'nothing is counted')
   t.equal(off.observe.observer, undefined, 'the request path has no observer')
+})
+
+t.test('WebSocket upgrades and TCP-mode connections are counted on their replica', async (t) => {
+  const app = await startTestApp(t, ['--replicas', '2', '--key', 'header:x-user', '--tcp-port', '0'])
+  const base = await observeUrl(t, app)
+  const owner = app.balancer.ring.pick(requestIdOf('alice', app.balancer.ring.slots))!.name
+  const ws = await wsConnect(`${app.url}/ws`, { 'x-user': 'alice' })
+  t.equal(await ws.echo('hi'), 'hi')
+  ws.send(Buffer.from([0x03, 0xe8]), OP.close)
+  t.equal((await ws.next())?.opcode, OP.close)
+  await ws.closedPromise
+  // A TCP-mode connection: an HTTP request over the L4 port, then closed.
+  const sock = connect(app.tcpPort!, '127.0.0.1')
+  sock.end('GET /home HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+  let got = 0
+  sock.on('data', (c: Buffer) => (got += c.length))
+  await once(sock, 'close')
+  t.ok(got > 0, 'the replica answered over TCP mode')
+  await waitFor('the TCP connection counted at close', async () => {
+    const s = parseMetrics((await call(`${base}/metrics`)).body)
+    return app.balancer.membership().replicas.reduce((sum, name) => sum + valueOf(s, 'ring_balancer_tcp_connections_total', { replica: name })!, 0) === 1
+  })
+  const samples = parseMetrics((await call(`${base}/metrics`)).body)
+  t.equal(valueOf(samples, 'ring_balancer_requests_total', { replica: owner, code: '1xx' }), 1, 'the 101 on the replica the key picks')
+  const tcpOwner = app.balancer.membership().replicas.find((name) => valueOf(samples, 'ring_balancer_tcp_connections_total', { replica: name }) === 1)!
+  t.equal(valueOf(samples, 'ring_balancer_tcp_bytes_total', { replica: tcpOwner, direction: 'from_replica' }), got, 'bytes from the replica, exactly')
+  t.ok(valueOf(samples, 'ring_balancer_tcp_bytes_total', { replica: tcpOwner, direction: 'to_replica' })! > 40, 'bytes to the replica')
 })

@@ -1,0 +1,79 @@
+/**
+ * What counting one request costs: prom-client (the usual Node.js Prometheus client) against
+ * this balancer's per-replica typed-array counters (src/observe/replica-stats.ts), for what the
+ * request path does per request: one counter increment labelled {replica, code} and one
+ * histogram observation labelled {replica}. Reports ns per operation, the median of 7 runs.
+ *
+ *   npm run build && node dist/bench/metrics-cost.js [--ops 2000000]
+ *
+ * prom-client is a devDependency only for this comparison; the balancer does not use it.
+ */
+import { Counter, Histogram, Registry } from 'prom-client'
+import { DURATION_BUCKETS, ReplicaStats } from '../src/observe/replica-stats.js'
+import { median } from './stats.js'
+import { parseValueFlags } from './args.js'
+
+let ops = 2_000_000
+parseValueFlags(process.argv.slice(2), { '--ops': (v) => (ops = Number(v)) }, '[--ops N]')
+if (!(ops >= 1000)) throw new Error('--ops must be >= 1000')
+
+const REPLICAS = ['Server 1', 'Server 2', 'Server 3', 'Server 4', 'Server 5', 'Server 6', 'Server 7', 'Server 8']
+const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx']
+// The same inputs for every contender: replica index, status, duration in ms.
+const N = 4096
+const replicaOf = Uint8Array.from({ length: N }, (_, i) => (i * 7) % REPLICAS.length)
+const statusOf = Uint16Array.from({ length: N }, (_, i) => (i % 50 === 0 ? 503 : i % 20 === 0 ? 404 : 200))
+const msOf = Float64Array.from({ length: N }, (_, i) => 0.2 + ((i * 37) % 100) / 10)
+
+function time(label: string, run: (n: number) => void): number {
+  run(Math.min(ops, 200_000)) // warm-up: JIT
+  const samples: number[] = []
+  for (let k = 0; k < 7; k++) {
+    const t0 = process.hrtime.bigint()
+    run(ops)
+    samples.push(Number(process.hrtime.bigint() - t0) / ops)
+  }
+  const ns = median(samples)
+  console.log(`${label.padEnd(58)} ${ns.toFixed(1).padStart(7)} ns/op`)
+  return ns
+}
+
+const registry = new Registry()
+const promCounter = new Counter({ name: 'c_total', help: 'c', labelNames: ['replica', 'code'], registers: [registry] })
+const promHistogram = new Histogram({ name: 'h_seconds', help: 'h', labelNames: ['replica'], buckets: [...DURATION_BUCKETS], registers: [registry] })
+const children = REPLICAS.map((r) => CLASSES.map((c) => promCounter.labels(r, c)))
+const histChildren = REPLICAS.map((r) => promHistogram.labels(r))
+const stats = REPLICAS.map((r) => new ReplicaStats(r))
+
+console.log(`${ops} operations per run, ${REPLICAS.length} replicas, median of 7 runs (node ${process.version})`)
+const pc = time('prom-client counter.inc({replica, code})', (n) => {
+  for (let i = 0; i < n; i++) {
+    const k = i & (N - 1)
+    promCounter.inc({ replica: REPLICAS[replicaOf[k]!]!, code: CLASSES[((statusOf[k]! / 100) | 0) - 1]! })
+  }
+})
+time('prom-client counter child (labels() looked up once) .inc()', (n) => {
+  for (let i = 0; i < n; i++) {
+    const k = i & (N - 1)
+    children[replicaOf[k]!]![((statusOf[k]! / 100) | 0) - 1]!.inc()
+  }
+})
+const ph = time('prom-client histogram.observe({replica}, seconds)', (n) => {
+  for (let i = 0; i < n; i++) {
+    const k = i & (N - 1)
+    promHistogram.observe({ replica: REPLICAS[replicaOf[k]!]! }, msOf[k]! / 1000)
+  }
+})
+time('prom-client histogram child .observe(seconds)', (n) => {
+  for (let i = 0; i < n; i++) {
+    const k = i & (N - 1)
+    histChildren[replicaOf[k]!]!.observe(msOf[k]! / 1000)
+  }
+})
+const ours = time('ReplicaStats.answered(status, ms): counter + histogram', (n) => {
+  for (let i = 0; i < n; i++) {
+    const k = i & (N - 1)
+    stats[replicaOf[k]!]!.answered(statusOf[k]!, msOf[k]!)
+  }
+})
+console.log(`per request (counter + histogram): prom-client ${(pc + ph).toFixed(1)} ns, ReplicaStats ${ours.toFixed(1)} ns`)
