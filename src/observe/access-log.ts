@@ -62,7 +62,7 @@ export function combinedLine(r: FinishedRequest, totalMs: number, now: Date): st
   const req = r.incoming
   const line = `${req.method ?? '-'} ${req.url ?? '-'} HTTP/${req.httpVersion ?? '1.1'}`
   const upstream = r.upstreamMs < 0 ? '-' : ms3(r.upstreamMs)
-  return `${req.socket.remoteAddress ?? '-'} - - ${clfTime(now)} ${quote(line)} ${r.status} ${r.bytesOut} ${quote(header(req.headers.referer))} ${quote(header(req.headers['user-agent']))} ${quote(r.replicaName)} ${ms3(totalMs)} ${upstream} ${r.flag}\n`
+  return `${req.socket.remoteAddress ?? '-'} - - ${clfTime(now)} ${quote(line)} ${r.status} ${r.bytesOut} ${quote(header(req.headers?.referer))} ${quote(header(req.headers?.['user-agent']))} ${quote(r.replicaName)} ${ms3(totalMs)} ${upstream} ${r.flag}\n`
 }
 
 export class AccessLog {

@@ -30,6 +30,8 @@ export interface Observability {
   watchListener(name: ListenerName, server: Server): void
   /** Answers GET/HEAD /metrics, /stats, /dashboard; false for any other path (not handled). */
   handle(req: IncomingMessage, res: ServerResponse, path: string): boolean
+  /** The same pages as admin routes (path -> methods and handler), for the admin listener's table. */
+  routes(): Array<[string, { readonly methods: readonly string[]; handle(req: IncomingMessage, res: ServerResponse): void }]>
   close(): Promise<void>
 }
 
@@ -76,6 +78,9 @@ export function createObservability(config: Pick<Config, 'metrics' | 'accessLog'
       metrics?.openConnections(name, () => new Promise<number>((resolve) => server.getConnections((err, n) => resolve(err ? 0 : n))))
     },
     handle,
+    routes() {
+      return OBSERVE_PATHS.map((path) => [path, { methods: ['GET', 'HEAD'], handle: (req: IncomingMessage, res: ServerResponse) => void handle(req, res, path) }])
+    },
     async close() {
       sampler?.stop()
       await accessLog?.close()

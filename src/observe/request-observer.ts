@@ -7,13 +7,14 @@
 import type { Metrics } from './metrics.js'
 import type { ReplicaStats } from './replica-stats.js'
 import type { AccessLog } from './access-log.js'
+import { DOWNSTREAM_PROTOCOL_ERROR } from './flags.js'
 
 /** What the access log reads of a client request (node:http's IncomingMessage, the fast front's request). */
 export interface LoggedRequest {
   readonly method?: string | undefined
   readonly url?: string | undefined
   readonly httpVersion?: string | undefined
-  readonly headers: { readonly [name: string]: string | string[] | undefined }
+  readonly headers?: { readonly [name: string]: string | string[] | undefined } | undefined
   readonly socket: { readonly remoteAddress?: string | undefined }
 }
 
@@ -55,10 +56,12 @@ export class RequestObserver {
   }
 
   /**
-   * For answers written outside an exchange (the 503 with no replicas, the edge's 4xx):
-   * count and log `status` for `req`, which arrived at `startedAt` (performance.now()).
+   * For answers written outside an exchange (the 503 with no replicas, the edge's 4xx and
+   * 408s): count `status` in ring_balancer_local_responses_total and log it for `req`, which
+   * arrived at `startedAt` (performance.now()). With no parsed request (a malformed head),
+   * pass `{ socket }`: the log then shows the client address and `-` for the rest.
    */
-  answeredByBalancer(status: number, req: LoggedRequest, flag: string, bytesOut = 0, startedAt = performance.now()): void {
+  answeredByBalancer(status: number, req: LoggedRequest, flag: string = DOWNSTREAM_PROTOCOL_ERROR, bytesOut = 0, startedAt = performance.now()): void {
     this.local({ incoming: req, status, startedAt, upstreamMs: -1, bytesIn: 0, bytesOut, flag, replicaName: undefined })
   }
 }

@@ -137,8 +137,9 @@ export abstract class Exchange implements ConnectionUser, TurnEndTask, FinishedR
   /** @param pipelinable may share a connection (false when resent after a stall) */
   send(upstream: Upstream, pipelinable = this.pipelinable): void {
     this.upstream = upstream
+    // The first attempt starts as the request arrives: one clock read less per request.
+    if (this.observer !== undefined) this.sentAt = this.last === undefined ? this.startedAt : performance.now()
     this.last = upstream
-    if (this.observer !== undefined) this.sentAt = performance.now()
     this.conn = undefined
     upstream.begin()
     // HTTP/1.0 clients may omit Host; HTTP/1.1 requires one on our side.

@@ -31,7 +31,7 @@ const missing = existsSync(CHROMIUM) ? false : `no browser at ${CHROMIUM} (apt-g
 if (missing && process.env.REQUIRE_BROWSER === '1') t.fail(missing)
 else {
   t.test('the dashboard shows the replicas and the ring, and follows membership', { skip: missing }, async (t) => {
-    const app = await startTestApp(t, ['--replicas', '3', '--health-interval', '200'])
+    const app = await startTestApp(t, ['--replicas', '3', '--health-interval', '200', '--start-timeout', '60000'])
     const base = await observeUrl(t, app)
     const profile = await mkdtemp(join(tmpdir(), 'rb-chromium-'))
     t.teardown(() => rm(profile, { recursive: true, force: true }))
@@ -85,10 +85,10 @@ else {
     t.same((await rows()).sort(), [...app.balancer.membership().replicas].sort(), 'rows follow membership')
 
     // A fuller picture for the README: more replicas, a few seconds of traffic.
-    t.equal((await call(`${app.url}/add`, 'POST', JSON.stringify({ n: 8 }))).status, 200)
+    t.equal((await call(`${app.url}/add`, 'POST', JSON.stringify({ n: 4 }))).status, 200)
     const end = Date.now() + 6000
     while (Date.now() < end) await Promise.all(Array.from({ length: 8 }, () => call(`${app.url}/home`)))
-    await until('twelve rows', async () => (await rows()).length === 12)
+    await until('eight rows', async () => (await rows()).length === 8)
     await page.screenshot({ path: join(import.meta.dirname, '..', '..', 'docs', 'dashboard.png') })
     t.same(problems, [], 'no page error, no console error (a CSP violation would be one)')
   })

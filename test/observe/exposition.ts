@@ -70,7 +70,7 @@ t.test('quantiles interpolate inside a bucket, as histogram_quantile does', asyn
   b[0] = 0
   b[DURATION_BUCKETS.indexOf(0.01)] = 100 // (5 ms, 10 ms]
   t.equal(quantileMs(b, 0.5), 7.5)
-  t.equal(quantileMs(b, 0.99), 9.95)
+  t.ok(Math.abs(quantileMs(b, 0.99)! - 9.95) < 1e-9, 'p99 near the top of the bucket')
   b[DURATION_BUCKETS.length] = 10000 // mostly above 10 s: the top bound is all that is known
   t.equal(quantileMs(b, 0.99), 10_000)
 })
