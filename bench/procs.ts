@@ -8,10 +8,11 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_pr
 import { once } from 'node:events'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { request } from 'node:http'
-import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { projectRoot } from '../src/paths.js'
+import { freeLoopbackPort as freePort } from '../src/replicas/free-port.js'
 
 export const root = projectRoot
 export const distMain = join(root, 'dist', 'src', 'main.js')
@@ -67,15 +68,8 @@ export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'S
   clearTimeout(timer)
 }
 
-/** A free TCP port on loopback (tiny race between close and reuse; fine on a quiet machine). */
-export async function freePort(): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as AddressInfo
-  await new Promise((r) => server.close(r))
-  return port
-}
+/** A free TCP port on loopback (the one helper, src/replicas/free-port.ts). */
+export { freePort }
 
 /** Resolves once GET url answers 200, or rejects after timeoutMs. */
 export async function waitHttp(url: string, timeoutMs = 15_000): Promise<void> {
@@ -92,7 +86,7 @@ export async function waitHttp(url: string, timeoutMs = 15_000): Promise<void> {
     })
     if (ok) return
     if (Date.now() > deadline) throw new Error(`${url} did not answer 200 within ${timeoutMs} ms`)
-    await new Promise((r) => setTimeout(r, 100))
+    await sleep(100)
   }
 }
 

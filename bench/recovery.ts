@@ -32,6 +32,7 @@ import { loadConfig } from '../src/config.js'
 import { HealthMonitor, type HealthReport } from '../src/health/monitor.js'
 import { ProcessProvider } from '../src/replicas/process.js'
 import type { ReplicaHandle } from '../src/replicas/provider.js'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 export interface RecoveryOptions {
   kills: number
@@ -70,7 +71,6 @@ function scenario(name: string, how: string): Scenario {
   return { name, how, runs: [], requests: 0, failed: 0, failures: [], slowestMs: 0 }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 /** Steady bounded load: `concurrency` loops of GET /home over keep-alive, until stop(). */
 class Load {

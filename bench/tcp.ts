@@ -34,6 +34,7 @@ import { freePort, root, startBalancer, startConfiguredProxy, startReplica, stop
 import { median, round } from './stats.js'
 import { parseRunFlags } from './args.js'
 import { machineInfo } from './machine.js'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 const TARGETS = ['direct', 'tcp', 'haproxy-tcp', 'pipe', 'http'] as const
 type Target = (typeof TARGETS)[number]
@@ -125,7 +126,7 @@ async function waitPort(port: number, timeoutMs = 10_000): Promise<void> {
     })
     if (ok) return
     if (Date.now() > deadline) throw new Error(`nothing listens on port ${port} after ${timeoutMs} ms`)
-    await new Promise((r) => setTimeout(r, 50))
+    await sleep(50)
   }
 }
 

@@ -10,9 +10,13 @@ import { createAdmin } from './admin/api.js'
 import { FastFront } from './front/fast.js'
 import { createProxy } from './front/http.js'
 import { createChooser } from './route/bounded.js'
+import { AttemptLoop } from './route/attempt.js'
 import { attachHealth } from './health/attach.js'
 import { createTcpProxy } from './front/tcp.js'
 import { Tunnels } from './upstream/tunnel.js'
+import { Upstream } from './upstream/upstream.js'
+import { WriteBatcher } from './upstream/batcher.js'
+import { StallWatch } from './upstream/stall-watch.js'
 import { createUpgradeHandler } from './front/upgrade.js'
 import { keyExtractor, pathOf, type KeySource } from './route/keys.js'
 import { createProvider } from './replicas/index.js'
@@ -46,7 +50,10 @@ export interface StartOptions {
 export async function startApp(config: Config, options: StartOptions = {}): Promise<App> {
   const log = options.log ?? (config.quiet ? () => {} : (line: string) => console.log(line))
   const provider = options.provider ?? (await createProvider(config))
-  const balancer = new Balancer(config, provider)
+  // One write batcher and one stall clock for every replica's pool: batching counts the
+  // whole process's upstream requests, and one timer watches every pipelined connection.
+  const pool = { pipeline: config.upstreamPipeline, stallMs: config.pipelineStallMs, batcher: new WriteBatcher(), stalls: new StallWatch() }
+  const balancer = new Balancer(config, provider, (handle) => new Upstream(handle, pool))
   balancer.on('joined', (u) => log(`replica ${u.name} joined (${u.host}:${u.port})`))
   balancer.on('left', (name, reason) => log(`replica ${name} left (${reason})`))
   balancer.on('error', (err) => console.error(`balancer: ${err.message}`))
@@ -70,22 +77,24 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
 
   const admin = createAdmin(balancer, config.maxBodyBytes)
   const keyOf = keyExtractor(config.key, config.slots)
-  // --balance-factor: bounded loads for the HTTP front's first pick (ring.pick when off).
-  const choose = createChooser(balancer.ring, config.balanceFactor)
-  const proxyOptions = { ring: balancer.ring, keyOf, upstreamTimeoutMs: config.upstreamTimeoutMs, onUpstreamFailure: health.onUpstreamFailure, choose, observer: observe.observer }
-  const proxy = createProxy(proxyOptions)
+  // One attempt loop per kind of request, over the ring's read-only view. HTTP's first pick
+  // may be bounded (--balance-factor; ring.pick when off); upgrades and TCP connections take
+  // the ring's owner. Failover, the retry policy and passive health are the same for all.
+  const route = { ring: balancer.ring, upstreamTimeoutMs: config.upstreamTimeoutMs, onUpstreamFailure: health.onUpstreamFailure, observer: observe.observer }
+  const httpLoop = new AttemptLoop({ ...route, choose: createChooser(balancer.ring, config.balanceFactor) })
+  const proxy = createProxy({ loop: httpLoop, keyOf })
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (!admin(req, res, pathOf(req.url ?? '/'))) proxy(req, res)
   })
   // Plain GET/HEAD requests are read and answered on the raw socket; the rest go to `server`.
-  const front = config.fastFront ? new FastFront(server, { ...proxyOptions, isAdminPath: admin.handles, keyHeaders: keyHeadersOf(config.key) }) : undefined
+  const front = config.fastFront ? new FastFront(server, { loop: httpLoop, keyOf, isAdminPath: admin.handles, keyHeaders: keyHeadersOf(config.key) }) : undefined
   // TCP-mode connections and upgraded (WebSocket) requests share one limit and idle timeout.
   const tunnels = new Tunnels({ maxConnections: config.maxConnections, idleTimeoutMs: config.idleTimeoutMs })
-  server.on('upgrade', createUpgradeHandler({ ring: balancer.ring, keyOf, upstreamTimeoutMs: config.upstreamTimeoutMs, tunnels, onUpstreamFailure: health.onUpstreamFailure, observer: observe.observer }))
+  server.on('upgrade', createUpgradeHandler({ loop: new AttemptLoop(route), keyOf, tunnels }))
   const tcp =
     config.tcpPort === undefined
       ? undefined
-      : createTcpProxy({ ring: balancer.ring, key: config.tcpKey, slots: config.slots, connectTimeoutMs: config.tcpConnectTimeoutMs, tunnels, onUpstreamFailure: health.onUpstreamFailure })
+      : createTcpProxy({ loop: new AttemptLoop(route), key: config.tcpKey, slots: config.slots, connectTimeoutMs: config.tcpConnectTimeoutMs, tunnels })
   // Clients (autocannon, browsers) keep connections open between requests; close idle ones
   // after 65 s, longer than common client pools, so the client closes first.
   server.keepAliveTimeout = 65_000

@@ -3,12 +3,13 @@
  * the README's configuration table. The result is validated once at the boundary and frozen;
  * nothing else in the program reads argv or the environment.
  */
+import { parseArgs as parseFlags } from 'node:util'
 import { parseHashSpec, type HashSpec } from './ring/hashes.js'
 import { MAX_WEIGHT } from './ring/ring.js'
 import { parseKeySource, type KeySource } from './route/keys.js'
 import { validateHostname } from './membership/names.js'
 import type { TcpKey } from './front/tcp.js'
-import { PIPELINE_DEFAULTS, STALL_FACTOR } from './upstream/pool.js'
+import { POOL_DEFAULTS, STALL_FACTOR } from './upstream/defaults.js'
 
 export type Probe = 'linear' | 'quadratic'
 export type ProviderKind = 'process' | 'docker'
@@ -108,7 +109,7 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'drain-timeout', env: 'LB_DRAIN_TIMEOUT', default: '10000', help: 'ms in-flight requests may take to finish on a leaving replica' },
   { flag: 'upstream-timeout', env: 'LB_UPSTREAM_TIMEOUT', default: '30000', help: 'ms a replica may take to start answering (then 504)' },
   { flag: 'upstream-pipeline', env: 'LB_UPSTREAM_PIPELINE', default: '8', help: 'under load, up to this many GET/HEAD requests share one replica connection (HTTP/1.1 pipelining: fewer system calls; see --pipeline-stall); 1: off' },
-  { flag: 'pipeline-stall', env: 'LB_PIPELINE_STALL', default: String(PIPELINE_DEFAULTS.stallMs), help: `ms a pipelined request stuck behind a slow answer waits before it is sent again on a connection of its own (also at least ${STALL_FACTOR}x the replica's typical answer time, and only once the replica answered a later request); that replica then gets no pipelining for ${PIPELINE_DEFAULTS.cooldownMs / 1000} s. 0: wait up to --upstream-timeout` },
+  { flag: 'pipeline-stall', env: 'LB_PIPELINE_STALL', default: String(POOL_DEFAULTS.stallMs), help: `ms a pipelined request stuck behind a slow answer waits before it is sent again on a connection of its own (also at least ${STALL_FACTOR}x the replica's typical answer time, and only once the replica answered a later request); that replica then gets no pipelining for ${POOL_DEFAULTS.cooldownMs / 1000} s. 0: wait up to --upstream-timeout` },
   { flag: 'fast-front', env: 'LB_FAST_FRONT', default: 'true', boolean: true, help: 'read and answer plain GET/HEAD proxy requests on the raw socket, everything else through node:http (--fast-front=false: all through node:http)' },
   { flag: 'max-body', env: 'LB_MAX_BODY', default: '65536', help: 'largest admin request body in bytes (then 413)' },
   { flag: 'tcp-port', env: 'LB_TCP_PORT', help: 'also proxy raw TCP (L4 mode) on this port, 0: any free port (default: no TCP listener)' },
@@ -130,6 +131,17 @@ export interface RawArgs {
   help: boolean
 }
 
+/** node:util's option table for the flags: string values, booleans that may take `=true|false`. */
+const PARSE_OPTIONS = Object.fromEntries([
+  ['help', { type: 'boolean', short: 'h' }],
+  ...OPTIONS.map((o) => [o.flag, { type: o.boolean ? 'boolean' : 'string' }]),
+]) as Record<string, { type: 'string' | 'boolean'; short?: string }>
+
+/**
+ * Flags by node:util's parseArgs (non-strict, so every token comes back and the messages stay
+ * ours): `--flag value`, `--flag=value`, booleans bare or `--flag=false`, `--help` / `-h`.
+ * The environment twins fill in first; argv wins.
+ */
 export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {}): RawArgs {
   const values: Record<string, string> = {}
   for (const o of OPTIONS) {
@@ -137,21 +149,23 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {}):
     if (v !== undefined && v !== '') values[o.flag] = v
   }
   let help = false
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!
-    if (arg === '--help' || arg === '-h') {
+  const { tokens } = parseFlags({ args: [...argv], options: PARSE_OPTIONS, strict: false, allowPositionals: true, tokens: true })
+  for (const token of tokens) {
+    const raw = argv[token.index]!
+    // Anything not a long flag (`5000`, `-x`, `-hx`) but the one short flag `-h`.
+    if (token.kind === 'positional' || (!raw.startsWith('--') && raw !== '-h')) {
+      throw new ConfigError(`unexpected argument ${JSON.stringify(raw)} (flags look like --port 5000; see --help)`)
+    }
+    if (token.kind === 'option-terminator') throw new ConfigError('unknown flag -- (see --help)')
+    if (raw === '--help' || raw === '-h') {
       help = true
       continue
     }
-    if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument ${JSON.stringify(arg)} (flags look like --port 5000; see --help)`)
-    const eq = arg.indexOf('=')
-    const name = arg.slice(2, eq === -1 ? undefined : eq)
-    const option = byFlag.get(name)
-    if (!option) throw new ConfigError(`unknown flag --${name} (see --help)`)
-    if (eq !== -1) values[name] = arg.slice(eq + 1)
-    else if (option.boolean) values[name] = 'true'
-    else if (i + 1 < argv.length) values[name] = argv[++i]!
-    else throw new ConfigError(`--${name} needs a value`)
+    const option = token.name === 'help' ? undefined : byFlag.get(token.name)
+    if (!option) throw new ConfigError(`unknown flag --${token.name} (see --help)`)
+    if (token.value !== undefined) values[option.flag] = token.value
+    else if (option.boolean) values[option.flag] = 'true'
+    else throw new ConfigError(`--${option.flag} needs a value`)
   }
   return { values, help }
 }
@@ -280,7 +294,25 @@ export function buildConfig(values: Readonly<Record<string, string>>): Config {
         : `the ring has ${config.slots} slots, too few for ${config.replicas} replicas of total weight ${units} x ${config.vnodes} virtual servers`,
     )
   }
-  return Object.freeze(config)
+  return deepFreeze(config)
+}
+
+/**
+ * Freeze the config all the way down, so no part of the program can change it after it was
+ * validated: nested objects and arrays are frozen, and a Map's writers throw (Object.freeze
+ * alone does not stop Map.set).
+ */
+function deepFreeze<T>(value: T): T {
+  if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return value
+  if (value instanceof Map) {
+    const refuse = (): never => {
+      throw new TypeError('the configuration is frozen')
+    }
+    Object.defineProperties(value, { set: { value: refuse }, delete: { value: refuse }, clear: { value: refuse } })
+    for (const v of value.values()) deepFreeze(v)
+  }
+  for (const v of Object.values(value)) deepFreeze(v)
+  return Object.freeze(value)
 }
 
 /** `--help` text, generated from the option table. */

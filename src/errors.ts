@@ -52,11 +52,3 @@ export class BalancerError extends Error {
     return { message: `<Error> ${this.message}`, status: 'failure' }
   }
 }
-
-/** Thrown by the ring when no free slot can take a virtual server. */
-export class RingFullError extends BalancerError {
-  constructor(message?: string) {
-    super('RING_FULL', message)
-    this.name = 'RingFullError'
-  }
-}

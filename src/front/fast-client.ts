@@ -1,16 +1,16 @@
 /**
- * The fast front's side of an Exchange (src/route/attempt.ts): the answer is written as raw
- * bytes to the client socket — the head held back until the first body bytes so that a
- * small answer is one write — and the connection is told when the answer is complete.
+ * The fast front's client side of an HttpExchange (src/route/exchange.ts): the answer is
+ * written as raw bytes to the client socket — the head held back until the first body bytes
+ * so that a small answer is one write — and the connection is told when the answer is
+ * complete. One per request (the head and framing are per answer).
  */
 import type { Socket } from 'node:net'
 import type { BalancerError } from '../errors.js'
-import { Exchange, type ExchangeOptions } from '../route/attempt.js'
+import type { HttpClient, HttpExchange } from '../route/exchange.js'
 import { endToEnd } from '../route/forward.js'
 import { AS_IS, CHUNKED, clientHead, type Framing } from './fast-response.js'
-import type { FastRequest } from './fast-request.js'
 
-/** What a fast exchange needs of its client connection (connection.ts). */
+/** What a fast answer needs of its client connection (fast-connection.ts). */
 export interface FastClient {
   readonly socket: Socket
   /** May the connection stay open after this answer? Asked once, when the head is written. */
@@ -25,22 +25,20 @@ export interface FastClient {
 
 const LAST_CHUNK = '0\r\n\r\n'
 
-export class FastExchange extends Exchange {
+export class FastAnswer implements HttpClient {
+  /** The exchange this answers for (set right after both are built). */
+  exchange: HttpExchange | undefined
   /** The head, built when the replica's head arrived, written with the first body bytes. */
   private head: string | undefined
   private framing: Framing = AS_IS
   private keepAlive = true
 
   constructor(
-    req: FastRequest,
-    id: number,
-    options: ExchangeOptions,
+    private readonly isHead: boolean,
     private readonly client: FastClient,
-  ) {
-    super(req, id, options, false, false)
-  }
+  ) {}
 
-  protected answerHead(statusCode: number, statusMessage: string, rawHeaders: string[]): void {
+  answerHead(statusCode: number, statusMessage: string, rawHeaders: string[]): void {
     const bodyless = this.isHead || statusCode === 204 || statusCode === 304
     this.keepAlive = this.client.keepAlive()
     const h = clientHead(statusCode, statusMessage, endToEnd(rawHeaders), bodyless, this.keepAlive, this.client.keepAliveSeconds())
@@ -49,7 +47,7 @@ export class FastExchange extends Exchange {
   }
 
   /** Body bytes that are not the last: streamed, with the head in front the first time. */
-  protected answerData(chunk: Buffer): boolean {
+  answerData(chunk: Buffer): boolean {
     const { socket } = this.client
     socket.cork()
     const head = this.head ?? ''
@@ -59,11 +57,11 @@ export class FastExchange extends Exchange {
     let ok = socket.write(chunk)
     if (this.framing === CHUNKED) ok = socket.write('\r\n', 'latin1')
     socket.uncork()
-    if (!ok) socket.once('drain', () => this.clientDrained())
+    if (!ok) socket.once('drain', () => this.exchange?.clientDrained())
     return ok
   }
 
-  protected answerEnd(last: Buffer | string): void {
+  answerEnd(last: Buffer | string): void {
     const { socket } = this.client
     let text = this.head ?? ''
     this.head = undefined
@@ -87,15 +85,19 @@ export class FastExchange extends Exchange {
     this.client.finished(this.keepAlive)
   }
 
-  protected answerError(err: BalancerError): void {
+  answerError(err: BalancerError): void {
     this.client.answerError(err, this.isHead)
   }
 
-  protected answerAbort(): void {
+  answerAbort(): void {
     this.client.socket.destroy()
   }
 
-  protected get clientClosedForWrites(): boolean {
+  get closedForWrites(): boolean {
     return this.client.socket.destroyed
   }
+
+  /** A plain GET or HEAD has no body to relay. */
+  startBody(): void {}
+  stopBody(): void {}
 }

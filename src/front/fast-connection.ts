@@ -9,9 +9,27 @@
 import type { Socket } from 'node:net'
 import type { BalancerError } from '../errors.js'
 import { parseFastRequest } from './fast-request.js'
-import { errorAnswer } from './fast-response.js'
-import type { FastClient, FastExchange } from './fast-client.js'
-import type { FastFront } from './fast.js'
+import { errorAnswer } from './respond.js'
+import type { FastClient } from './fast-client.js'
+import type { HttpExchange } from '../route/exchange.js'
+import type { FastRequest } from './fast-request.js'
+
+/** What a connection needs of the fast front (fast.ts) that accepted it. */
+export interface FastConnectionHost {
+  /** Shutting down: answers say `Connection: close`. */
+  readonly closing: boolean
+  /** Header names a request must not repeat to stay on the fast front. */
+  readonly unique: ReadonlySet<string>
+  keepAliveSeconds(): number
+  /** Does the fast front answer a request for `url`? */
+  takes(url: string): boolean
+  /** Route and send a parsed request. */
+  start(req: FastRequest, conn: FrontConnection): void
+  /** node:http takes over `socket`. */
+  handOff(socket: Socket): void
+  /** The connection closed or was handed over. */
+  forget(conn: FrontConnection): void
+}
 
 /** Bytes of pipelined requests held while an answer is in flight before reading pauses. */
 const MAX_PENDING = 64 * 1024
@@ -19,7 +37,7 @@ const MAX_PENDING = 64 * 1024
 export class FrontConnection implements FastClient {
   /** Bytes read and not yet taken as a request. */
   private pending: Buffer | undefined
-  private exchange: FastExchange | undefined
+  private exchange: HttpExchange | undefined
   /** The client half-closed (we are closing too). */
   private ended = false
   private running = false
@@ -32,7 +50,7 @@ export class FrontConnection implements FastClient {
 
   constructor(
     readonly socket: Socket,
-    private readonly front: FastFront,
+    private readonly front: FastConnectionHost,
   ) {
     this.idleSince = Date.now()
     socket.on('data', this.onData)
@@ -64,7 +82,7 @@ export class FrontConnection implements FastClient {
   }
 
   /** The answer to the request just taken is on its way. */
-  inFlight(exchange: FastExchange): void {
+  inFlight(exchange: HttpExchange): void {
     this.exchange = exchange
   }
 

@@ -5,7 +5,6 @@
  * cannot tell which front answered.
  */
 import { STATUS_CODES } from 'node:http'
-import type { BalancerError } from '../errors.js'
 
 /** How a response body is delimited on the client connection. */
 export type Framing = typeof AS_IS | typeof CHUNKED
@@ -33,7 +32,7 @@ export function httpDate(): string {
 }
 
 /** The lines node:http adds after the user's headers for a persistent (or closing) connection. */
-function connectionLines(keepAlive: boolean, keepAliveSeconds: number): string {
+export function connectionLines(keepAlive: boolean, keepAliveSeconds: number): string {
   return keepAlive ? `Connection: keep-alive\r\nKeep-Alive: timeout=${keepAliveSeconds}\r\n` : 'Connection: close\r\n'
 }
 
@@ -63,15 +62,4 @@ export function clientHead(statusCode: number, statusMessage: string, headers: r
   head += connectionLines(keepAlive, keepAliveSeconds)
   if (sawLength || bodyless) return { head: `${head}\r\n`, framing: AS_IS }
   return { head: `${head}Transfer-Encoding: chunked\r\n\r\n`, framing: CHUNKED }
-}
-
-/** The SPEC's JSON error answer, head and body, as respond.ts's sendError writes it. */
-export function errorAnswer(err: BalancerError, isHead: boolean, keepAlive: boolean, keepAliveSeconds: number): string {
-  const body = JSON.stringify(err.toJSON())
-  const length = Buffer.byteLength(body)
-  const head =
-    `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status]}\r\ncontent-type: application/json\r\ncontent-length: ${length}\r\n` +
-    `Date: ${httpDate()}\r\n${connectionLines(keepAlive, keepAliveSeconds)}\r\n`
-  // latin1 on the wire: encode the UTF-8 body's bytes as latin1 characters.
-  return isHead ? head : head + Buffer.from(body).toString('latin1')
 }

@@ -13,14 +13,12 @@
  */
 import type { Server } from 'node:http'
 import type { Socket } from 'node:net'
-import { BalancerError } from '../errors.js'
 import { pathOf } from '../route/keys.js'
-import { firstChoice, type ProxyOptions } from './http.js'
-import type { Upstream } from '../upstream/upstream.js'
+import { HttpExchange } from '../route/exchange.js'
+import type { ProxyOptions } from './http.js'
 import { FrontConnection } from './fast-connection.js'
-import { FastExchange } from './fast-client.js'
+import { FastAnswer } from './fast-client.js'
 import type { FastRequest } from './fast-request.js'
-import { NO_HEALTHY_UPSTREAM } from '../observe/flags.js'
 
 export interface FastFrontOptions extends ProxyOptions {
   /** Paths node:http must answer (the admin API): their connections are handed over. */
@@ -47,7 +45,6 @@ export class FastFront {
   private readonly connections = new Set<FrontConnection>()
   private readonly nodeListener: ConnectionListener
   private readonly sweeper: NodeJS.Timeout
-  private readonly choose: (id: number) => Upstream | undefined
 
   constructor(
     readonly server: Server,
@@ -59,7 +56,6 @@ export class FastFront {
     server.removeListener('connection', this.nodeListener)
     server.on('connection', (socket: Socket) => this.accept(socket))
     this.unique = new Set(options.keyHeaders)
-    this.choose = firstChoice(options)
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS)
     this.sweeper.unref()
   }
@@ -97,19 +93,14 @@ export class FastFront {
     return Math.floor(this.server.keepAliveTimeout / 1000)
   }
 
-  /** Route a request: key -> first choice -> attempt; the SPEC's 503 when the ring is empty. */
+  /** Route a request: key -> the attempt loop (first choice, failover; the SPEC's 503 when the ring is empty). */
   start(req: FastRequest, conn: FrontConnection): void {
     this.served++
-    const id = this.options.keyOf(req)
-    const upstream = this.choose(id)
-    if (upstream === undefined) {
-      conn.answerError(new BalancerError('NO_REPLICAS'), req.method === 'HEAD')
-      this.options.observer?.answeredByBalancer(503, req, NO_HEALTHY_UPSTREAM)
-      return
-    }
-    const exchange = new FastExchange(req, id, this.options, conn)
+    const answer = new FastAnswer(req.method === 'HEAD', conn)
+    const exchange = new HttpExchange(req, this.options.keyOf(req), this.options.loop, answer, false, false)
+    answer.exchange = exchange
     conn.inFlight(exchange)
-    exchange.send(upstream)
+    this.options.loop.start(exchange)
   }
 
   /** Close connections idle for longer than node:http's keepAliveTimeout, as node:http would. */

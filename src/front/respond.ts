@@ -1,6 +1,13 @@
-/** Writing the SPEC's JSON answers: `{"message": ..., "status": "successful" | "failure"}`. */
-import type { ServerResponse } from 'node:http'
-import { BalancerError } from '../errors.js'
+/**
+ * The SPEC's JSON answers, `{"message": ..., "status": "successful" | "failure"}`, and the one
+ * place that writes its error answer, in the three forms the fronts need: through node:http's
+ * ServerResponse (sendError), as the raw bytes the fast front writes on a keep-alive
+ * connection (errorAnswer: the same bytes node:http would write), and as a closing answer on a
+ * bare socket (closingErrorAnswer: upgrades, which node:http hands over as a socket).
+ */
+import { STATUS_CODES, type ServerResponse } from 'node:http'
+import type { BalancerError } from '../errors.js'
+import { connectionLines, httpDate } from './fast-response.js'
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
   if (res.headersSent) {
@@ -18,4 +25,25 @@ export function sendSuccess(res: ServerResponse, message: unknown): void {
 
 export function sendError(res: ServerResponse, err: BalancerError, headers?: Record<string, string>): void {
   sendJson(res, err.status, err.toJSON(), headers)
+}
+
+/** The SPEC's error answer, head and body, as sendError has node:http write it. */
+export function errorAnswer(err: BalancerError, isHead: boolean, keepAlive: boolean, keepAliveSeconds: number): string {
+  const body = JSON.stringify(err.toJSON())
+  const length = Buffer.byteLength(body)
+  const head =
+    `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status]}\r\ncontent-type: application/json\r\ncontent-length: ${length}\r\n` +
+    `Date: ${httpDate()}\r\n${connectionLines(keepAlive, keepAliveSeconds)}\r\n`
+  // latin1 on the wire: encode the UTF-8 body's bytes as latin1 characters.
+  return isHead ? head : head + Buffer.from(body).toString('latin1')
+}
+
+/** The SPEC's error answer on a bare socket, then the connection closes (upgrade requests). */
+export function closingErrorAnswer(err: BalancerError): string {
+  const data = JSON.stringify(err.toJSON())
+  return (
+    `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] || ''}\r\n` +
+    `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(data)}\r\nConnection: close\r\n\r\n` +
+    data
+  )
 }

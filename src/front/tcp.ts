@@ -9,24 +9,25 @@
  * client, the cheapest relay node:net offers.
  */
 import { createServer, type Server, type Socket } from 'node:net'
-import type { HashRing } from '../ring/ring.js'
 import { requestIdOf } from '../route/keys.js'
 import type { Upstream } from '../upstream/upstream.js'
 import { reset, type Tunnels } from '../upstream/tunnel.js'
+import { ConnectError } from '../upstream/errors.js'
+import type { BalancerError } from '../errors.js'
+import type { AttemptLoop, Trip } from '../route/attempt.js'
 
 /** What part of the client's address decides its replica (`--tcp-key`). */
 export type TcpKey = 'ip' | 'ip-port'
 
 export interface TcpProxyOptions {
-  ring: HashRing<Upstream>
+  /** The attempt loop for TCP connections (first choice `ring.pick`). */
+  loop: AttemptLoop
   /** `ip`: every connection from one address goes to one replica (as `--key ip` in HTTP). */
   key: TcpKey
   slots: number
   /** ms a replica may take to accept a connection before the next one is tried. */
   connectTimeoutMs: number
   tunnels: Tunnels
-  /** Told when a replica refused a connection or did not accept it in time. */
-  onUpstreamFailure?: (upstream: Upstream, err: NodeJS.ErrnoException) => void
 }
 
 /**
@@ -56,30 +57,23 @@ function onConnection(client: Socket, options: TcpProxyOptions): void {
     reset(client)
     return
   }
-  const id = tcpRequestId(client, options.key, options.slots)
-  const first = options.ring.pick(id)
-  if (first === undefined) {
-    // No replica at all: close at once (a TCP client has no error page to read).
-    reset(client)
-    return
-  }
-  new Attempts(client, id, options).connect(first)
+  options.loop.start(new TcpTrip(client, tcpRequestId(client, options.key, options.slots), options))
 }
 
-/** Errors that say the replica (not this machine) is at fault: reported for health. */
-const REPLICA_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET'])
-
-/** One client connection looking for a replica that accepts it. */
-class Attempts {
-  private tried: Upstream[] | undefined
+/** One client connection looking for a replica that accepts it: the attempt loop's Trip for TCP. */
+class TcpTrip implements Trip {
+  tried: Upstream[] | undefined
+  /** Nothing of the client's is read before a replica accepted: a failure never sent a byte. */
+  readonly replayable = false
+  readonly bodySent = false
 
   constructor(
     private readonly client: Socket,
-    private readonly id: number,
+    readonly id: number,
     private readonly options: TcpProxyOptions,
   ) {}
 
-  connect(upstream: Upstream): void {
+  send(upstream: Upstream): void {
     const { client } = this
     if (client.destroyed) return
     upstream.begin()
@@ -100,7 +94,7 @@ class Attempts {
     }
     socket.once('close', release)
     const timer = setTimeout(() => {
-      socket.destroy(Object.assign(new Error(`replica ${upstream.name} did not accept within ${this.options.connectTimeoutMs} ms`), { code: 'ETIMEDOUT' }))
+      socket.destroy(new ConnectError('ETIMEDOUT', `replica ${upstream.name} did not accept within ${this.options.connectTimeoutMs} ms`))
     }, this.options.connectTimeoutMs)
     // The client gave up while we were connecting: drop the attempt.
     const onClientClose = (): void => {
@@ -112,7 +106,8 @@ class Attempts {
       clearTimeout(timer)
       client.off('close', onClientClose)
       release()
-      this.failed(upstream, err)
+      // Before 'connect' the replica got no byte, whatever the error says.
+      this.failed(upstream, err instanceof ConnectError ? err : new ConnectError(err.code ?? '', err.message))
     }
     socket.once('error', onConnectError)
     socket.once('connect', () => {
@@ -127,18 +122,13 @@ class Attempts {
   }
 
   /** Any error before `connect` means the replica got no byte: the next one may be tried. */
-  private failed(upstream: Upstream, err: NodeJS.ErrnoException): void {
-    const { client } = this
-    if (client.destroyed) return
-    if (REPLICA_ERRORS.has(err.code ?? '')) this.options.onUpstreamFailure?.(upstream, err)
-    upstream.stats?.failed(err.code)
-    ;(this.tried ??= []).push(upstream)
-    const tried = this.tried
-    const next = this.options.ring.next(this.id, (u) => !tried.includes(u))
-    if (next === undefined) reset(client)
-    else {
-      if (upstream.stats !== undefined) upstream.stats.retries++
-      this.connect(next)
-    }
+  private failed(upstream: Upstream, err: ConnectError): void {
+    if (this.client.destroyed) return
+    this.options.loop.failed(this, upstream, err)
+  }
+
+  /** Trip: no replica took it (or there is none): close at once, a TCP client has no error page to read. */
+  giveUp(_err: BalancerError): void {
+    reset(this.client)
   }
 }

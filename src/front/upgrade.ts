@@ -13,24 +13,20 @@ import { STATUS_CODES, request, type ClientRequest, type IncomingMessage } from 
 import type { Duplex } from 'node:stream'
 import type { Socket } from 'node:net'
 import { BalancerError } from '../errors.js'
-import type { HashRing } from '../ring/ring.js'
+import { closingErrorAnswer } from './respond.js'
 import { pathOf } from '../route/keys.js'
 import type { Upstream } from '../upstream/upstream.js'
 import { endToEnd, upstreamRequestHeaders } from '../route/forward.js'
 import type { Tunnels } from '../upstream/tunnel.js'
-import { CONNECTION_ERRORS, UPSTREAM_TIMEOUT, nextUntried, upstreamError } from '../route/retry.js'
-import type { RequestObserver } from '../observe/request-observer.js'
+import type { AttemptLoop, Trip } from '../route/attempt.js'
+import { UpstreamTimeoutError, fromSocketError, type UpstreamError } from '../upstream/errors.js'
 import { NO_FLAG, NO_HEALTHY_UPSTREAM, UPSTREAM_OVERFLOW, flagOfUpstreamError } from '../observe/flags.js'
 
 export interface UpgradeOptions {
-  ring: HashRing<Upstream>
+  /** The attempt loop for upgrades (first choice `ring.pick`; its timeout: ms a replica may take to answer, then 504). */
+  loop: AttemptLoop
   keyOf: (req: IncomingMessage) => number
-  /** ms a replica may take to answer the upgrade request (then 504). */
-  upstreamTimeoutMs: number
   tunnels: Tunnels
-  onUpstreamFailure?: (upstream: Upstream, err: NodeJS.ErrnoException) => void
-  /** Counts and logs each upgrade request once answered (101, an error, or a relayed answer). */
-  observer?: RequestObserver | undefined
 }
 
 /** After an error answer, how long the client has to close before we do. */
@@ -45,34 +41,32 @@ export function createUpgradeHandler(options: UpgradeOptions): (req: IncomingMes
     if (!options.tunnels.admit(socket)) {
       const max = options.tunnels.maxConnections
       answerError(socket, new BalancerError('TOO_MANY_CONNECTIONS', `Too many open connections (the limit is ${max})`))
-      options.observer?.answeredByBalancer(503, req, UPSTREAM_OVERFLOW)
+      options.loop.observer?.answeredByBalancer(503, req, UPSTREAM_OVERFLOW)
       return
     }
-    const id = options.keyOf(req)
-    const upstream = options.ring.pick(id)
-    if (upstream === undefined) {
-      answerError(socket, new BalancerError('NO_REPLICAS'))
-      options.observer?.answeredByBalancer(503, req, NO_HEALTHY_UPSTREAM)
-      return
-    }
-    new UpgradeExchange(req, socket, head, id, options).send(upstream)
+    options.loop.start(new UpgradeExchange(req, socket, head, options.keyOf(req), options))
   }
 }
 
-/** One upgrade request and its attempts on replicas. */
-class UpgradeExchange {
+/** One upgrade request: the attempt loop's Trip for upgrades. */
+class UpgradeExchange implements Trip {
   private readonly headers: string[]
   private upReq: ClientRequest | undefined
-  private tried: Upstream[] | undefined
+  tried: Upstream[] | undefined
   private answered = false
   private readonly startedAt = performance.now()
   private sentAt = 0
+  private last: Upstream | undefined
+  private lastError: string | undefined
+  /** Upgrade requests carry no body: sending one again after a broken connection is harmless. */
+  readonly replayable = true
+  readonly bodySent = false
 
   constructor(
     private readonly req: IncomingMessage,
     private readonly socket: Socket,
     private readonly head: Buffer,
-    private readonly id: number,
+    readonly id: number,
     private readonly options: UpgradeOptions,
   ) {
     // Hop-by-hop headers are dropped as for any request, then the upgrade itself is asked
@@ -86,10 +80,11 @@ class UpgradeExchange {
     })
   }
 
-  /** Report the answer once to the observer: relayed from `upstream`, or the balancer's own. */
-  private report(status: number, flag: string, upstream: Upstream | undefined, relayed: boolean): void {
-    const observer = this.options.observer
+  /** Report the answer once to the observer: relayed from the last replica tried, or the balancer's own. */
+  private report(status: number, flag: string, relayed: boolean): void {
+    const observer = this.options.loop.observer
     if (observer === undefined) return
+    const upstream = this.last
     const r = { incoming: this.req, status, startedAt: this.startedAt, upstreamMs: relayed ? performance.now() - this.sentAt : -1, bytesIn: 0, bytesOut: 0, flag, replicaName: upstream?.name }
     if (relayed) observer.relayed(r, upstream?.stats)
     else observer.local(r)
@@ -98,6 +93,7 @@ class UpgradeExchange {
   send(upstream: Upstream): void {
     if (this.socket.destroyed) return
     this.sentAt = performance.now()
+    this.last = upstream
     upstream.begin()
     let counted = true
     const release = (): void => {
@@ -114,15 +110,14 @@ class UpgradeExchange {
       headers: this.headers,
       // A connection of its own: an upgraded connection never goes back to a pool.
       agent: false,
-      timeout: this.options.upstreamTimeoutMs,
+      timeout: this.options.loop.upstreamTimeoutMs,
     })
     this.upReq = upReq
-    upReq.once('timeout', () => upReq.destroy(Object.assign(new Error('upstream timeout'), { code: UPSTREAM_TIMEOUT })))
+    upReq.once('timeout', () => upReq.destroy(new UpstreamTimeoutError()))
     upReq.on('error', (err) => {
       release()
-      this.onError(upstream, upReq, err)
+      this.onError(upstream, upReq, fromSocketError(err))
     })
-    const finished = (status: number): void => this.report(status, NO_FLAG, upstream, true)
     upReq.once('upgrade', (upRes: IncomingMessage, upSocket: Socket, upHead: Buffer) => {
       this.answered = true
       // The request's answer timeout must not carry over into the tunnel.
@@ -134,13 +129,13 @@ class UpgradeExchange {
         return
       }
       this.socket.write(statusLine(101, upRes.statusMessage) + headerLines(upRes.rawHeaders) + '\r\n')
-      finished(101)
+      this.report(101, NO_FLAG, true)
       this.options.tunnels.splice(this.socket, upSocket, this.head, upHead)
     })
     upReq.once('response', (upRes: IncomingMessage) => {
       this.answered = true
       upRes.once('close', release)
-      finished(this.relay(upRes))
+      this.report(this.relay(upRes), NO_FLAG, true)
     })
     upReq.end()
   }
@@ -165,29 +160,24 @@ class UpgradeExchange {
     return status
   }
 
-  private onError(upstream: Upstream, upReq: ClientRequest, err: NodeJS.ErrnoException): void {
+  private onError(upstream: Upstream, upReq: ClientRequest, err: UpstreamError): void {
     if (upReq !== this.upReq || this.socket.destroyed) return
     this.upReq = undefined
-    const code = err.code ?? ''
-    upstream.stats?.failed(code)
-    if (CONNECTION_ERRORS.has(code)) this.options.onUpstreamFailure?.(upstream, err)
     if (this.answered) {
+      this.options.loop.report(upstream, err)
       this.socket.destroy()
       return
     }
-    // Upgrade requests carry no body, so a refused or reset connection before any answer
-    // can go to the next replica; a timeout cannot (the replica may be acting on it).
-    if (CONNECTION_ERRORS.has(code)) {
-      const next = nextUntried(this.options.ring, this.id, (this.tried ??= []), upstream)
-      if (next !== undefined) {
-        if (upstream.stats !== undefined) upstream.stats.retries++
-        this.send(next)
-        return
-      }
-    }
-    const answer = upstreamError(upstream, err, this.options.upstreamTimeoutMs)
-    answerError(this.socket, answer)
-    this.report(answer.status, flagOfUpstreamError(code), upstream, false)
+    // Before any answer: a refused or reset connection goes to the next replica; a timeout
+    // does not (the replica may be acting on it). The retry policy decides.
+    this.lastError = err.code
+    this.options.loop.failed(this, upstream, err)
+  }
+
+  /** Trip: no replica will take it. */
+  giveUp(err: BalancerError): void {
+    answerError(this.socket, err)
+    this.report(err.status, err.code === 'NO_REPLICAS' ? NO_HEALTHY_UPSTREAM : flagOfUpstreamError(this.lastError), false)
   }
 }
 
@@ -202,19 +192,10 @@ function headerLines(raw: readonly string[]): string {
   return out
 }
 
+/** The SPEC's error answer, then the connection is closed. */
 function answerError(socket: Socket, err: BalancerError): void {
-  answer(socket, err.status, err.toJSON())
-}
-
-/** A complete JSON answer on a bare socket, then the connection is closed. */
-function answer(socket: Socket, status: number, body: unknown): void {
   if (socket.destroyed) return
-  const data = JSON.stringify(body)
-  socket.end(
-    statusLine(status, undefined) +
-      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(data)}\r\nConnection: close\r\n\r\n` +
-      data,
-  )
+  socket.end(closingErrorAnswer(err))
   linger(socket)
 }
 

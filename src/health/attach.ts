@@ -33,12 +33,12 @@ export async function attachHealth(balancer: Balancer, config: HealthConfig, log
   balancer.on('restored', (u) => log.info(`replica ${u.name} answers its heartbeat again: back in the ring`))
 
   monitor.on('down', ({ target, reason, at, since }) => {
-    if (balancer.get(target.name) !== target || target.state === 'dead') return
+    if (balancer.get(target.name) !== target || balancer.stateOf(target) === 'dead') return
     log.info(`replica ${target.name} is dead (${reason}; ${at - since} ms after the first failure); replacing it`)
     balancer.replace(target.name).catch((err: Error) => log.error(`replacing ${target.name} failed: ${err.message}`))
   })
   monitor.on('up', ({ target }) => {
-    if (target.state !== 'suspect') return
+    if (balancer.stateOf(target) !== 'suspect') return
     balancer.restore(target).catch((err: Error) => log.error(`restoring ${target.name} failed: ${err.message}`))
   })
   monitor.on('error', (err) => log.error(`health: ${err.message}`))

@@ -6,10 +6,13 @@
  * the ring changes in one step.
  */
 import { EventEmitter } from 'node:events'
-import { BalancerError, RingFullError } from '../errors.js'
-import { HashRing, MAX_WEIGHT } from '../ring/ring.js'
+import { BalancerError } from '../errors.js'
+import { RingFullError } from '../ring/errors.js'
+import { HashRing, MAX_WEIGHT, type RingView } from '../ring/ring.js'
 import { randomHostname, validateHostname } from './names.js'
 import { Upstream } from '../upstream/upstream.js'
+import { WriteBatcher } from '../upstream/batcher.js'
+import { StallWatch } from '../upstream/stall-watch.js'
 import type { ReplicaHandle, ReplicaProvider } from '../replicas/provider.js'
 import type { Config } from '../config.js'
 
@@ -38,12 +41,28 @@ export interface BalancerEvents {
   error: [err: Error]
 }
 
+/** Builds the transport for a replica that joins (app.ts passes one sharing its batcher and stall clock). */
+export type TransportFactory = (handle: ReplicaHandle) => Upstream
+
+/**
+ * A member's health as membership sees it: `up`, `suspect` (a connection to it failed; out of
+ * the ring until the health checker confirms or clears it) or `dead` (out for good, being
+ * replaced). Owned here, not by the transport: only membership changes it.
+ */
+export type MemberState = 'up' | 'suspect' | 'dead'
+
 export class Balancer extends EventEmitter<BalancerEvents> {
-  readonly ring: HashRing<Upstream>
+  /** The ring as everyone else sees it: look-ups only (the type has no add or remove). */
+  readonly ring: RingView<Upstream>
+  /** The same ring, writable: only membership changes it, one change at a time. */
+  private readonly table: HashRing<Upstream>
+  private readonly transport: TransportFactory
   /** Members by name, in join order (Map keeps insertion order). */
   private readonly members = new Map<string, Upstream>()
   /** Each member's ring weight (kept while a suspect is out of the ring; a replacement inherits it). */
   private readonly weights = new Map<string, number>()
+  /** Each member's health (kept until its transport is forgotten). */
+  private readonly states = new WeakMap<Upstream, MemberState>()
   private queue: Promise<unknown> = Promise.resolve()
   private closed = false
   /** Dead replicas still being stopped (outside the queue; close waits for them). */
@@ -54,9 +73,16 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   constructor(
     private readonly config: Config,
     readonly provider: ReplicaProvider,
+    transport?: TransportFactory,
   ) {
     super()
-    this.ring = new HashRing<Upstream>({ slots: config.slots, vnodes: config.vnodes, hash: config.hash, probe: config.probe })
+    this.table = new HashRing<Upstream>({ slots: config.slots, vnodes: config.vnodes, hash: config.hash, probe: config.probe })
+    this.ring = this.table
+    if (transport === undefined) {
+      const pool = { pipeline: config.upstreamPipeline, stallMs: config.pipelineStallMs, batcher: new WriteBatcher(), stalls: new StallWatch() }
+      transport = (handle) => new Upstream(handle, pool)
+    }
+    this.transport = transport
   }
 
   /** Names in join order and their count: the body of GET /rep. */
@@ -66,6 +92,11 @@ export class Balancer extends EventEmitter<BalancerEvents> {
 
   upstreams(): Upstream[] {
     return [...this.members.values()]
+  }
+
+  /** A transport's health as membership sees it ('up' for one that joined and was never suspected). */
+  stateOf(upstream: Upstream): MemberState {
+    return this.states.get(upstream) ?? 'up'
   }
 
   get(name: string): Upstream | undefined {
@@ -122,9 +153,9 @@ export class Balancer extends EventEmitter<BalancerEvents> {
         taken.add(name)
         names.push(name)
       }
-      if (!this.ring.fits(names, weights)) {
+      if (!this.table.fits(names, weights)) {
         const weight = weights.length > 0 ? ` of total weight ${names.reduce((sum, _, k) => sum + (weights[k] ?? 1), 0)}` : ''
-        throw new RingFullError(`The ring has no room for ${n} more server(s)${weight}: ${this.config.slots} slots, ${this.config.vnodes} virtual servers each, ${this.members.size} present`)
+        throw new BalancerError('RING_FULL', `The ring has no room for ${n} more server(s)${weight}: ${this.config.slots} slots, ${this.config.vnodes} virtual servers each, ${this.members.size} present`)
       }
       await this.startAll(names, weights)
       return this.membership()
@@ -159,10 +190,10 @@ export class Balancer extends EventEmitter<BalancerEvents> {
    * threshold). Returns false if it is not a live member (left, or already dead).
    */
   suspect(upstream: Upstream): boolean {
-    if (this.closed || upstream.state === 'dead' || this.members.get(upstream.name) !== upstream) return false
-    if (upstream.state === 'up' && this.ring.size > 1) {
-      upstream.state = 'suspect'
-      this.ring.remove(upstream.name)
+    if (this.closed || this.stateOf(upstream) === 'dead' || this.members.get(upstream.name) !== upstream) return false
+    if (this.stateOf(upstream) === 'up' && this.ring.size > 1) {
+      this.states.set(upstream, 'suspect')
+      this.table.remove(upstream.name)
       this.emit('suspect', upstream)
     }
     return true
@@ -171,16 +202,16 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   /** The health checker found a suspect healthy: back into the ring (in the queue, as a join). */
   restore(upstream: Upstream): Promise<boolean> {
     return this.serial(async () => {
-      if (this.closed || upstream.state !== 'suspect' || this.members.get(upstream.name) !== upstream) return false
+      if (this.closed || this.stateOf(upstream) !== 'suspect' || this.members.get(upstream.name) !== upstream) return false
       try {
-        this.ring.add(upstream.name, upstream, this.weights.get(upstream.name) ?? 1)
+        this.table.add(upstream.name, upstream, this.weights.get(upstream.name) ?? 1)
       } catch (err) {
         // Its slots were taken while it was out (a /add filled the ring): replace it instead.
         if (!(err instanceof RingFullError)) throw err
         void this.replace(upstream.name)
         return false
       }
-      upstream.state = 'up'
+      this.states.set(upstream, 'up')
       this.emit('restored', upstream)
       return true
     })
@@ -198,9 +229,9 @@ export class Balancer extends EventEmitter<BalancerEvents> {
    */
   replace(name: string): Promise<string | undefined> {
     const upstream = this.members.get(name)
-    if (!upstream || upstream.state === 'dead' || this.closed) return Promise.resolve(undefined)
-    upstream.state = 'dead'
-    this.ring.remove(name)
+    if (!upstream || this.stateOf(upstream) === 'dead' || this.closed) return Promise.resolve(undefined)
+    this.states.set(upstream, 'dead')
+    this.table.remove(name)
     upstream.close()
     this.emit('dead', upstream)
     return this.serial(async () => {
@@ -283,8 +314,14 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   }
 
   private join(handle: ReplicaHandle, weight = 1): void {
-    const upstream = new Upstream(handle, { pipeline: this.config.upstreamPipeline, stallMs: this.config.pipelineStallMs })
-    this.ring.add(handle.name, upstream, weight)
+    const upstream = this.transport(handle)
+    try {
+      this.table.add(handle.name, upstream, weight)
+    } catch (err) {
+      // The ring's own error carries no HTTP meaning; to a client it is the SPEC's 400.
+      if (err instanceof RingFullError) throw new BalancerError('RING_FULL', err.message, { cause: err })
+      throw err
+    }
     this.members.set(handle.name, upstream)
     this.weights.set(handle.name, weight)
     this.emit('joined', upstream)
@@ -312,7 +349,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   /** No new requests: out of the ring (a suspect is out already) and no longer a member. */
   private detach(leaving: readonly Upstream[]): void {
     for (const upstream of leaving) {
-      this.ring.remove(upstream.name)
+      this.table.remove(upstream.name)
       this.members.delete(upstream.name)
       this.weights.delete(upstream.name)
     }

@@ -8,7 +8,7 @@
  */
 import { createWriteStream } from 'node:fs'
 import type { Writable } from 'node:stream'
-import type { FinishedRequest } from './request-observer.js'
+import type { FinishedRequest } from './finished.js'
 
 export type AccessLogFormat = 'json' | 'combined'
 

@@ -13,7 +13,6 @@ import { EventLoopLag, writeProcessMetrics } from './process-metrics.js'
 export interface ObservedMember {
   readonly name: string
   readonly inflight: number
-  readonly state: 'up' | 'suspect' | 'dead'
   /** Set by the registry while the member is counted; undefined with metrics off. */
   stats: ReplicaStats | undefined
 }
@@ -21,6 +20,8 @@ export interface ObservedMember {
 /** What the registry reads of the balancer (membership). */
 export interface ObservedBalancer<M extends ObservedMember = ObservedMember> {
   upstreams(): M[]
+  /** up (in the ring), suspect (out until the health checker decides) or dead. */
+  stateOf(member: M): 'up' | 'suspect' | 'dead'
   weightOf(name: string): number | undefined
   readonly ring: { shares(): Map<string, number>; readonly slots: number }
   on(event: 'joined', listener: (member: M) => void): unknown
@@ -111,7 +112,7 @@ export class Metrics {
     w.family(`${P}inflight_requests`, 'gauge', 'Requests (and TCP connections) sent to a replica and not finished.')
     for (const m of members) w.sample(`${P}inflight_requests`, m.inflight, 'replica', m.name)
     w.family(`${P}replica_up`, 'gauge', '1 while the replica is in the ring, 0 while suspect or dead.')
-    for (const m of members) w.sample(`${P}replica_up`, m.state === 'up' ? 1 : 0, 'replica', m.name)
+    for (const m of members) w.sample(`${P}replica_up`, this.balancer.stateOf(m) === 'up' ? 1 : 0, 'replica', m.name)
     w.family(`${P}replica_weight`, 'gauge', 'The replica\'s weight on the ring.')
     for (const m of members) w.sample(`${P}replica_weight`, this.balancer.weightOf(m.name) ?? 1, 'replica', m.name)
     w.family(`${P}replica_slots`, 'gauge', 'Slots of the ring table the replica owns (they sum to M while any replica is up).')

@@ -37,7 +37,7 @@ export function buildStats(balancer: StatsSource, metrics: Metrics, sampler: Sam
     const slots = shares.get(m.name) ?? 0
     return {
       name: m.name,
-      state: m.state,
+      state: balancer.stateOf(m),
       weight: balancer.weightOf(m.name) ?? 1,
       slots,
       share: round(slots / ring.slots, 4),

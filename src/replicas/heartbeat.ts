@@ -3,19 +3,28 @@
  * once it answers, so the first request routed to it never meets a closed port.
  */
 import { request } from 'node:http'
+import { setTimeout as sleep } from 'node:timers/promises'
 
-/** One probe: resolves true on a 200 within `timeoutMs`, false otherwise; never rejects. */
-export function probeHeartbeat(host: string, port: number, timeoutMs: number): Promise<boolean> {
+/**
+ * The one heartbeat probe of the replica providers (the health checker's worker keeps its own,
+ * on a keep-alive agent): true on a 200 within `timeoutMs`, else why not (never rejects).
+ */
+export function heartbeatReason(host: string, port: number, timeoutMs: number): Promise<true | string> {
   return new Promise((resolve) => {
     const req = request({ host, port, path: '/heartbeat', method: 'GET', agent: false, timeout: timeoutMs }, (res) => {
       res.resume()
-      res.on('end', () => resolve(res.statusCode === 200))
-      res.on('error', () => resolve(false))
+      res.on('end', () => resolve(res.statusCode === 200 ? true : `HTTP ${res.statusCode}`))
+      res.on('error', (err) => resolve(err.message))
     })
-    req.on('timeout', () => req.destroy(new Error('heartbeat timeout')))
-    req.on('error', () => resolve(false))
+    req.on('timeout', () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)))
+    req.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ? `${err.code} ${host}:${port}` : err.message))
     req.end()
   })
+}
+
+/** One probe: true on a 200 within `timeoutMs`, false otherwise; never rejects. */
+export async function probeHeartbeat(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  return (await heartbeatReason(host, port, timeoutMs)) === true
 }
 
 export interface WaitOptions {
@@ -36,6 +45,6 @@ export async function waitForHeartbeat(host: string, port: number, options: Wait
     if (left <= 0) throw new Error(`no heartbeat from ${host}:${port} within ${options.timeoutMs} ms`)
     if (await probeHeartbeat(host, port, Math.min(1000, left))) return
     options.signal?.throwIfAborted()
-    await new Promise((r) => setTimeout(r, Math.min(interval, Math.max(0, deadline - Date.now()))))
+    await sleep(Math.min(interval, Math.max(0, deadline - Date.now())))
   }
 }

@@ -16,7 +16,7 @@
  * `pointAt` maps a slot to its nearest point, so the failover walk in next() steps over
  * the N·K points instead of all M slots.
  */
-import { RingFullError } from '../errors.js'
+import { RingFullError } from './errors.js'
 import { bindHash, parseHashSpec, type BoundHash, type HashSpec } from './hashes.js'
 import { buildTable } from './table.js'
 
@@ -49,6 +49,13 @@ interface Member<T> {
 }
 
 const FREE = -1
+
+/**
+ * What the request path may do with the ring: look up, never change. Membership
+ * (src/membership/balancer.ts) holds the HashRing itself; the route layer gets this view, so
+ * an add or remove there does not compile.
+ */
+export type RingView<T> = Pick<HashRing<T>, 'slots' | 'size' | 'has' | 'get' | 'names' | 'valueList' | 'weights' | 'totalWeight' | 'slotOf' | 'pick' | 'next' | 'weightOf' | 'shares' | 'ownerTable'>
 
 export class HashRing<T> {
   readonly slots: number

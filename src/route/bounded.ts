@@ -13,7 +13,7 @@
  *
  * Off (factor undefined) the chooser is plain `ring.pick`.
  */
-import type { HashRing } from '../ring/ring.js'
+import type { RingView } from '../ring/ring.js'
 
 /** What the chooser needs of a ring member: its count of requests in flight. */
 export interface Loaded {
@@ -22,7 +22,7 @@ export interface Loaded {
 
 export type Chooser<T> = (id: number) => T | undefined
 
-export function createChooser<T extends Loaded>(ring: HashRing<T>, factor: number | undefined): Chooser<T> {
+export function createChooser<T extends Loaded>(ring: RingView<T>, factor: number | undefined): Chooser<T> {
   if (factor === undefined) return (id) => ring.pick(id)
   if (!(factor >= 1) || !Number.isFinite(factor)) throw new RangeError(`balance factor must be a number >= 1, got ${factor}`)
   // One closure per chooser, not per request: the walk's test reads `limit`, set just before.

@@ -1,33 +1,39 @@
 /**
- * What a failed attempt on a replica means, shared by the HTTP forward path and the upgrade
- * (WebSocket) path: which errors say the replica never got the request, which make it
- * suspect, where the request may go next, and the SPEC answer when it can go nowhere.
+ * The retry policy: whether a failed attempt may go to the next replica, decided from the
+ * transport's typed error (src/upstream/errors.ts) and two facts about the request. One policy
+ * for every kind of request (HTTP on both fronts, upgrades, TCP connections), as caddy's
+ * proxy loop asks one question of every failed round trip.
  */
 import { BalancerError } from '../errors.js'
-import type { HashRing } from '../ring/ring.js'
-import type { Upstream } from '../upstream/upstream.js'
+import { ConnectionLostError, PipelineAbortedError, UpstreamTimeoutError, type UpstreamError } from '../upstream/errors.js'
 
-/** Errors that mean the replica never got the request: safe to send elsewhere, any method. */
-export const CONNECT_ERRORS: ReadonlySet<string> = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN'])
-/** Errors that mean the connection broke: the replica is suspect (passive health detection). */
-export const CONNECTION_ERRORS: ReadonlySet<string> = new Set([...CONNECT_ERRORS, 'ECONNRESET', 'EPIPE', 'ECONNABORTED'])
-/** The code our upstream clients give a replica that stayed silent past the upstream timeout. */
-export const UPSTREAM_TIMEOUT = 'ETIMEDOUT_UPSTREAM'
+/** What the policy needs to know about the request besides the error. */
+export interface RetryFacts {
+  /** Sending it twice is harmless: an idempotent method (RFC 9110 9.2.2), or a bodyless upgrade. */
+  readonly replayable: boolean
+  /** Bytes of the client's body have left for a replica: they can never be sent again. */
+  readonly bodySent: boolean
+}
 
 /**
- * The next distinct replica clockwise from the request's slot that has not been tried yet;
- * records `failed` as tried. Undefined when every replica has been tried.
+ * A failed attempt may go elsewhere only if no byte of the client's body has left and either
+ * the replica never got the request or sending it twice is harmless and the connection broke
+ * under it (or was a reused keep-alive connection, which may simply have gone stale). A
+ * timeout is never retried: the replica may be working on it.
  */
-export function nextUntried(ring: HashRing<Upstream>, id: number, tried: Upstream[], failed: Upstream): Upstream | undefined {
-  tried.push(failed)
-  return ring.next(id, (u) => !tried.includes(u))
+export function mayRetry(err: UpstreamError, request: RetryFacts): boolean {
+  if (request.bodySent || err instanceof UpstreamTimeoutError) return false
+  if (!err.requestSent) return true
+  // Pipelined behind an answer that failed: never answered, and only GET/HEAD are pipelined.
+  if (err instanceof PipelineAbortedError) return request.replayable
+  return request.replayable && (err instanceof ConnectionLostError || err.reused)
 }
 
 /** The SPEC answer for a request no replica could take: 504 after a timeout, else 502. */
-export function upstreamError(upstream: Upstream, err: NodeJS.ErrnoException, timeoutMs: number): BalancerError {
-  const code = err.code ?? ''
-  if (code === UPSTREAM_TIMEOUT) {
-    return new BalancerError('UPSTREAM_TIMEOUT', `Server replica '${upstream.name}' did not answer within ${timeoutMs} ms`)
+export function giveUpAnswer(replica: string, err: UpstreamError, timeoutMs: number): BalancerError {
+  if (err instanceof UpstreamTimeoutError) {
+    return new BalancerError('UPSTREAM_TIMEOUT', `Server replica '${replica}' did not answer within ${timeoutMs} ms`)
   }
-  return new BalancerError('UPSTREAM_UNREACHABLE', `Server replica '${upstream.name}' could not be reached (${code || err.message})`)
+  return new BalancerError('UPSTREAM_UNREACHABLE', `Server replica '${replica}' could not be reached (${err.code || err.message})`)
 }
+

@@ -10,6 +10,7 @@
  * runs until the connection closes. Interim 1xx answers (100 Continue) are skipped.
  * `keepAlive` says whether the connection may carry another request afterwards.
  */
+import { UpstreamProtocolError } from './errors.js'
 
 export interface ResponseHandler {
   /** The response head. `rawHeaders` is [name, value, name, value, ...] as received. */
@@ -18,10 +19,6 @@ export interface ResponseHandler {
   onData(chunk: Buffer, last: boolean): void
 }
 
-/** A protocol error from the replica: the connection is unusable. */
-export class UpstreamProtocolError extends Error {
-  readonly code = 'HPE_UPSTREAM'
-}
 
 // Parser states (plain numbers: no enum object on the hot path).
 const IDLE = 0

@@ -15,29 +15,22 @@ export class Upstream {
   readonly pool: ConnectionPool
   /** Requests sent and not yet finished. */
   inflight = 0
-  /**
-   * Health as the balancer sees it: `suspect` (a connection to it failed; out of the ring
-   * until the health checker confirms or clears it) or `dead` (out for good, being replaced).
-   */
-  state: 'up' | 'suspect' | 'dead' = 'up'
   /** Its counters while metrics are on and it is a member (src/observe/metrics.ts). */
   stats: ReplicaStats | undefined = undefined
   private idleWaiters: Array<() => void> = []
 
-  /** @param pipelining how requests may share a connection to it (default: they never do, pool.ts) */
-  constructor(handle: ReplicaHandle, pipelining: Pick<PoolOptions, 'pipeline' | 'stallMs' | 'cooldownMs'> = {}) {
+  /**
+   * @param pool how requests may share a connection to it (default: they never do), and the
+   *   app's write batcher and stall clock (pool.ts); limits and timeouts default to
+   *   POOL_DEFAULTS (defaults.ts: at most 512 connections, 256 idle, idle ones closed after
+   *   30 s, before the replica's own 65 s keep-alive timeout, so we do not send on a socket
+   *   the replica is closing).
+   */
+  constructor(handle: ReplicaHandle, pool: PoolOptions = {}) {
     this.name = handle.name
     this.host = handle.host
     this.port = handle.port
-    this.pool = new ConnectionPool(handle.host, handle.port, {
-      // Bounded: a replica never sees more than this many connections from us at once.
-      maxSockets: 512,
-      maxIdle: 256,
-      // Idle pooled sockets close after 30 s, before the replica's own 65 s keep-alive
-      // timeout, so we do not send on a socket the replica is closing.
-      idleTimeoutMs: 30_000,
-      ...pipelining,
-    })
+    this.pool = new ConnectionPool(handle.host, handle.port, pool)
   }
 
   begin(): void {

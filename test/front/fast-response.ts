@@ -4,8 +4,8 @@ import t from 'tap'
 import http from 'node:http'
 import net from 'node:net'
 import type { AddressInfo } from 'node:net'
-import { AS_IS, CHUNKED, clientHead, errorAnswer, httpDate } from '../../src/front/fast-response.js'
-import { sendError } from '../../src/front/respond.js'
+import { AS_IS, CHUNKED, clientHead, httpDate } from '../../src/front/fast-response.js'
+import { errorAnswer, sendError } from '../../src/front/respond.js'
 import { BalancerError } from '../../src/errors.js'
 
 const DATE = /\r\nDate: ([^\r\n]*)\r\n/

@@ -8,9 +8,11 @@ import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 import { HashRing } from '../../src/ring/ring.js'
 import { Upstream } from '../../src/upstream/upstream.js'
-import { createProxy, type ProxyOptions } from '../../src/front/http.js'
+import { proxyOptions } from '../fixtures/proxy.js'
+import { createProxy } from '../../src/front/http.js'
 import { FastFront } from '../../src/front/fast.js'
 import { listen, waitFor } from '../fixtures/http.js'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void
 
@@ -33,7 +35,7 @@ async function setup(t: Test, backendPort: number | undefined, fast: boolean): P
     t.teardown(() => u.close())
     ring.add('a', u)
   }
-  const options: ProxyOptions = { ring, keyOf: (req) => Number.parseInt(String(req.headers['x-key'] ?? 0), 10) || 0, upstreamTimeoutMs: 5000 }
+  const options = proxyOptions({ ring, keyOf: (req) => Number.parseInt(String(req.headers['x-key'] ?? 0), 10) || 0, upstreamTimeoutMs: 5000 })
   const proxy = createProxy(options)
   const nodeSeen: string[] = []
   const server = createServer((req, res) => {
@@ -335,7 +337,7 @@ t.test('a slow client holds the replica back (back-pressure), and every byte arr
     const now = written
     const stalled = now === last
     last = now
-    await new Promise((r) => setTimeout(r, 100))
+    await sleep(100)
     return stalled && now > 0
   }, 10_000)
   t.ok(written < total / 2, `the replica stalled after ${written} of ${total} bytes`)

@@ -1,7 +1,7 @@
 // The HTTP forward path against real upstream servers we control: routing, streaming both
 // ways, header rules, the 404/503/502/504 answers, safe failover, client aborts, keep-alive.
-// Every case runs twice: with requests coming through node:http, and through the fast front
-// (src/front/), which takes the plain GET/HEAD requests and hands the rest to node:http.
+// Every case is one contract (frontContract) run against each front: node:http, and the fast
+// front (src/front/fast.ts), which takes the plain GET/HEAD requests and hands the rest to node:http.
 import t, { type Test } from 'tap'
 import { createServer, request, Agent, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createHash } from 'node:crypto'
@@ -9,7 +9,10 @@ import type { AddressInfo } from 'node:net'
 import { once } from 'node:events'
 import { HashRing } from '../../src/ring/ring.js'
 import { Upstream } from '../../src/upstream/upstream.js'
-import { createProxy, type ProxyOptions } from '../../src/front/http.js'
+import { WriteBatcher } from '../../src/upstream/batcher.js'
+import { createProxy } from '../../src/front/http.js'
+import type { RouteOptions } from '../../src/route/attempt.js'
+import { proxyOptions } from '../fixtures/proxy.js'
 import { FastFront } from '../../src/front/fast.js'
 import { call, listen, waitFor } from '../fixtures/http.js'
 
@@ -58,22 +61,22 @@ interface Front {
 }
 
 /** The proxy under test in front of `members` (name -> port), keyed by the x-key header. */
-async function front(t: Test, members: Array<[string, number]>, extra: Partial<ProxyOptions> = {}): Promise<Front> {
-  const viaFast = inFastSuite
+async function startFront(viaFast: boolean, t: Test, members: Array<[string, number]>, extra: Partial<RouteOptions> = {}): Promise<Front> {
   const ring = new HashRing<Upstream>({ slots: 512, vnodes: 9, hash: 'default', probe: 'linear' })
+  const batcher = new WriteBatcher()
   for (const [name, port] of members) {
-    const u = new Upstream({ name, host: '127.0.0.1', port, id: name })
+    const u = new Upstream({ name, host: '127.0.0.1', port, id: name }, { batcher })
     t.teardown(() => u.close())
     ring.add(name, u)
   }
   const failures: string[] = []
-  const options: ProxyOptions = {
+  const options = proxyOptions({
     ring,
     keyOf: (req) => Number(req.headers['x-key'] ?? 0),
     upstreamTimeoutMs: 5000,
     onUpstreamFailure: (u, err) => failures.push(`${u.name}:${err.code}`),
     ...extra,
-  }
+  })
   const server = createServer(createProxy(options))
   const fast = viaFast ? new FastFront(server, { ...options, isAdminPath: () => false, keyHeaders: ['x-key'] }) : undefined
   if (fast) t.teardown(() => fast.closeAll())
@@ -87,15 +90,15 @@ function keyFor(ring: HashRing<Upstream>, name: string): string {
   throw new Error(`no key for ${name}`)
 }
 
-/** Set while the fast-front half of the suite runs (tap runs these cases one at a time). */
-let inFastSuite = false
+/** A front under test before `members` (name -> port): node:http alone, or the fast front before it. */
+type NewFront = (t: Test, members: Array<[string, number]>, extra?: Partial<RouteOptions>) => Promise<Front>
 
-for (const viaFast of [false, true]) {
-  t.test(viaFast ? 'through the fast front' : 'through node:http', async (t) => {
-    inFastSuite = viaFast
-    t.teardown(() => {
-      inFastSuite = false
-    })
+/**
+ * The forward-path contract, run against one front, as hono's runTest({ newRouter }) runs its
+ * router cases against every router: each case below must hold for each front.
+ */
+function frontContract(name: string, front: NewFront): void {
+  t.test(name, async (t) => {
     t.test('routes by key to the ring owner and relays status, headers and body', async (t) => {
       const a = await backend(t, 'a', (req, res) => {
         req.resume()
@@ -334,3 +337,6 @@ for (const viaFast of [false, true]) {
     })
   })
 }
+
+frontContract('through node:http', (t, members, extra) => startFront(false, t, members, extra))
+frontContract('through the fast front', (t, members, extra) => startFront(true, t, members, extra))

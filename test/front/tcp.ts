@@ -15,6 +15,7 @@ import { Tunnels } from '../../src/upstream/tunnel.js'
 import { startApp } from '../../src/app.js'
 import { FixtureProvider, assertSettled, startSocketApp } from '../fixtures/socket-replicas.js'
 import { Conn, open, tcpSocketCount, waitFor, within } from '../fixtures/sockets.js'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 const SLOTS = 512
 
@@ -230,7 +231,7 @@ t.test('idle timeout: a silent connection is closed, a talking one is not', asyn
   const started = Date.now()
   for (let i = 0; Date.now() - started < 900; i++) {
     await talker.echo(`tick ${i} `)
-    await new Promise((r) => setTimeout(r, 50))
+    await sleep(50)
   }
   t.ok(quiet.closed, 'the silent connection was closed')
   t.notOk(talker.closed, 'the one that kept talking for three idle periods is open')
@@ -511,7 +512,7 @@ t.test('idle sweep: traffic one way only keeps a tunnel open; silence closes it,
   let lastSent = Date.now()
   const started = Date.now()
   while (Date.now() - started < TALK_MS) {
-    await new Promise((r) => setTimeout(r, 50))
+    await sleep(50)
     talker.socket.write('tick')
     lastSent = Date.now()
   }

@@ -13,6 +13,7 @@ import { startApp } from '../../src/app.js'
 import { FixtureProvider, assertSettled, startSocketApp } from '../fixtures/socket-replicas.js'
 import { Conn, open, waitFor, within } from '../fixtures/sockets.js'
 import { FrameParser, OP, UpgradeRefused, acceptKey, encodeFrame, upgradeRequestText, wsConnect, type WsClient } from '../fixtures/websocket.js'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 const SLOTS = 512
 
@@ -175,7 +176,7 @@ t.test('idle timeout: a silent tunnel is closed, a talking one is not', async (t
   const started = Date.now()
   for (let i = 0; Date.now() - started < 900; i++) {
     t.equal(await talker.echo(`tick ${i}`), `tick ${i}`)
-    await new Promise((r) => setTimeout(r, 50))
+    await sleep(50)
   }
   t.ok(quiet.closed, 'the silent tunnel was closed')
   t.notOk(talker.closed, 'the one that kept talking for three idle periods is open')

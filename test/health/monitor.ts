@@ -7,6 +7,7 @@ import { createServer, type RequestListener, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { HealthMonitor, type HealthReport, type HealthTarget, type MonitorOptions } from '../../src/health/monitor.js'
 import { busy, freeze, nextEvent, signal, startReplicas } from '../fixtures/health.js'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 type Report = HealthReport<HealthTarget>
 
@@ -45,7 +46,7 @@ t.test('the worker loads (from src/ under the TypeScript loader) and leaves heal
   const reports = record(m)
   for (const h of handles) m.watch(h)
   // Twenty intervals: enough probes for any false alarm to show.
-  await new Promise((r) => setTimeout(r, 20 * FAST.intervalMs))
+  await sleep(20 * FAST.intervalMs)
   t.same(reports, [], 'no state change for healthy replicas')
   t.same(m.watching().map((h) => h.name), ['A', 'B'])
 })
@@ -108,7 +109,7 @@ t.test('a killed replica is reported down (refused), the others are not', async 
   const [down] = await nextEvent<[Report]>(m, 'down', () => true, 10_000)
   t.equal(down.target.name, 'B')
   t.equal(down.reason, 'ECONNREFUSED')
-  await new Promise((r) => setTimeout(r, 5 * FAST.intervalMs))
+  await sleep(5 * FAST.intervalMs)
   t.same(reports.map((r) => `${r.target.name} ${r.state}`), ['B down'])
 })
 
@@ -164,7 +165,7 @@ t.test('unwatched replicas are no longer probed; newly watched ones are', async 
   m.watch(b)
   signal(pid('B'), 'SIGKILL')
   await nextEvent<[Report]>(m, 'down', (r) => r.target === b, 10_000)
-  await new Promise((r) => setTimeout(r, 5 * FAST.intervalMs))
+  await sleep(5 * FAST.intervalMs)
   t.same(reports.map((r) => `${r.target.name} ${r.state}`), ['B down'], 'nothing about the unwatched A')
 })
 
@@ -177,14 +178,14 @@ t.test('keeps checking while the main thread is blocked longer than fall x inter
   const reports = record(m)
   for (const h of handles) m.watch(h)
   // Let every checker settle into its loop before the main thread stops.
-  await new Promise((r) => setTimeout(r, 3 * options.intervalMs))
+  await sleep(3 * options.intervalMs)
   freeze(t, pid('A'))
   const blockedFrom = Date.now()
   const blockMs = 4000
   busy(blockMs)
   const blockedUntil = Date.now()
   await nextEvent<[Report]>(m, 'down', (r) => r.target.name === 'A', 10_000)
-  await new Promise((r) => setTimeout(r, 5 * options.intervalMs))
+  await sleep(5 * options.intervalMs)
   t.same(reports.map((r) => `${r.target.name} ${r.state}`), ['A down'], 'healthy B and C were not reported dead')
   const down = reports[0]!
   t.ok(down.at < blockedUntil, `A was found dead ${down.at - blockedFrom} ms into a ${blockMs} ms block of the main thread`)

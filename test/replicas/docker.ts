@@ -8,6 +8,7 @@ import { containerName, DockerProvider, LABELS, type DockerProviderOptions } fro
 import { startApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import { fromDeadRun } from '../fixtures/runs.js'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 const IMAGE = process.env.REPLICA_IMAGE ?? 'ring-balancer-replica:latest'
 const REQUIRED = process.env.REQUIRE_DOCKER === '1'
@@ -68,14 +69,14 @@ async function waitFor(what: string, check: () => boolean | Promise<boolean>, ti
   const deadline = Date.now() + timeoutMs
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 100))
+    await sleep(100)
   }
 }
 
 /** Why this file cannot run here, or undefined when it can. */
 async function unavailable(): Promise<string | undefined> {
   try {
-    await Promise.race([docker.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error('ping timed out')), 5000))])
+    await Promise.race([docker.ping(), sleep(5000).then(() => Promise.reject(new Error('ping timed out')))])
   } catch (err) {
     return `no Docker engine reachable (${(err as Error).message}); run scripts/docker-up.sh`
   }
@@ -148,7 +149,7 @@ if (reason && REQUIRED) {
     await p.close()
     t.same(await labelled(LABELS.owner, owner), [], 'close removed the rest')
     t.same(p.list(), [])
-    await new Promise((r) => setTimeout(r, 500))
+    await sleep(500)
     t.same(exits, [], 'no exit notice for containers stopped on purpose')
   })
 

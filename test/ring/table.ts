@@ -1,5 +1,5 @@
 import t from 'tap'
-import { RingFullError } from '../../src/errors.js'
+import { RingFullError } from '../../src/ring/errors.js'
 import { HashRing } from '../../src/ring/ring.js'
 import { SlotPermutation, buildTable, memberKey } from '../../src/ring/table.js'
 import { fmix32, fnv1a32, mixId } from '../../src/ring/mix.js'

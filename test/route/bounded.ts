@@ -4,6 +4,8 @@ import t, { type Test } from 'tap'
 import { createServer, type Server } from 'node:http'
 import { HashRing } from '../../src/ring/ring.js'
 import { Upstream } from '../../src/upstream/upstream.js'
+import { WriteBatcher } from '../../src/upstream/batcher.js'
+import { proxyOptions } from '../fixtures/proxy.js'
 import { createProxy } from '../../src/front/http.js'
 import { createChooser, type Loaded } from '../../src/route/bounded.js'
 import { call, listen, waitFor } from '../fixtures/http.js'
@@ -147,12 +149,13 @@ async function slowBackend(t: Test, name: string, gate: Promise<void> | undefine
 
 async function proxyFor(t: Test, backends: Slow[], factor: number | undefined): Promise<{ url: string; ring: HashRing<Upstream> }> {
   const ring = new HashRing<Upstream>()
+  const batcher = new WriteBatcher()
   for (const b of backends) {
-    const u = new Upstream({ name: b.name, host: '127.0.0.1', port: b.port, id: b.name })
+    const u = new Upstream({ name: b.name, host: '127.0.0.1', port: b.port, id: b.name }, { batcher })
     t.teardown(() => u.close())
     ring.add(b.name, u)
   }
-  const proxy = createProxy({ ring, keyOf: (req) => Number(req.headers['x-key']), upstreamTimeoutMs: 10_000, choose: createChooser(ring, factor) })
+  const proxy = createProxy(proxyOptions({ ring, keyOf: (req) => Number(req.headers['x-key']), upstreamTimeoutMs: 10_000, choose: createChooser(ring, factor) }))
   const server = createServer(proxy)
   return { url: `http://127.0.0.1:${await listen(t, server)}`, ring }
 }

@@ -8,11 +8,17 @@ import { createServer as createHttpServer, Agent, type Server } from 'node:http'
 import type { Socket } from 'node:net'
 import { HashRing } from '../../src/ring/ring.js'
 import { Upstream } from '../../src/upstream/upstream.js'
+import { proxyOptions } from '../fixtures/proxy.js'
 import { createProxy } from '../../src/front/http.js'
-import { BATCH_ABOVE, ConnectionPool, PIPELINE_ABORTED, PIPELINE_STALLED, STALL_FACTOR, TYPICAL_AFTER, type Connection, type ConnectionUser, type PoolOptions } from '../../src/upstream/pool.js'
+import { PIPELINE_ABORTED, PIPELINE_STALLED } from '../../src/upstream/errors.js'
+import { ConnectionPool, type PoolOptions } from '../../src/upstream/pool.js'
+import type { Connection, ConnectionUser } from '../../src/upstream/connection.js'
+import { BATCH_ABOVE, WriteBatcher } from '../../src/upstream/batcher.js'
+import { STALL_FACTOR, TYPICAL_AFTER } from '../../src/upstream/defaults.js'
 import { call, listen, waitFor } from '../fixtures/http.js'
 import { rawReplica } from '../fixtures/raw-replica.js'
 import { startTestApp } from '../fixtures/app.js'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 /** What one request saw: its answer's status and body, or its failure code. */
 interface Outcome {
@@ -86,7 +92,7 @@ function usePool(t: Test, port: number, pipeline?: number, options: PoolOptions 
 async function warm(pool: ConnectionPool): Promise<void> {
   const reqs = Array.from({ length: TYPICAL_AFTER }, (_, i) => {
     const rec = recorder()
-    pool.request(rec.user, get(`/warm/${i}`), false, 5000, true, false)
+    pool.request({ user: rec.user, head: get(`/warm/${i}`), isHead: false, timeoutMs: 5000, bodyless: true, pipelinable: false })
     return rec
   })
   await waitFor('warm-up answers', () => reqs.every((q) => q.done()), 5000)
@@ -94,7 +100,7 @@ async function warm(pool: ConnectionPool): Promise<void> {
 
 /** Put BATCH_ABOVE + 1 never-answered requests in flight, so that the pool counts as under load. */
 function load(pool: ConnectionPool): void {
-  for (let i = 0; i <= BATCH_ABOVE; i++) pool.request(recorder().user, get(`/hold/${i}`), false, 60_000, true, true)
+  for (let i = 0; i <= BATCH_ABOVE; i++) pool.request({ user: recorder().user, head: get(`/hold/${i}`), isHead: false, timeoutMs: 60_000, bodyless: true, pipelinable: true })
 }
 
 t.test('under load, GET/HEAD requests share connections and each gets its own answer', async (t) => {
@@ -105,7 +111,7 @@ t.test('under load, GET/HEAD requests share connections and each gets its own an
   const reqs = Array.from({ length: 40 }, (_, i) => {
     const rec = recorder()
     const method = i % 5 === 0 ? 'HEAD' : 'GET'
-    pool.request(rec.user, get(`/p/${i}`, method), method === 'HEAD', 5000, true, true)
+    pool.request({ user: rec.user, head: get(`/p/${i}`, method), isHead: method === 'HEAD', timeoutMs: 5000, bodyless: true, pipelinable: true })
     return { ...rec, i, method }
   })
   t.equal(pool.size - before, 10, '40 requests, 4 to a connection: 10 connections')
@@ -122,13 +128,13 @@ t.test('without load, or with a body, or for other methods, nothing is shared', 
   const r = await echoReplica(t)
   const pool = usePool(t, r.port, 4)
   const quiet = [recorder(), recorder()]
-  quiet.forEach((q, i) => pool.request(q.user, get(`/q/${i}`), false, 5000, true, true))
+  quiet.forEach((q, i) => pool.request({ user: q.user, head: get(`/q/${i}`), isHead: false, timeoutMs: 5000, bodyless: true, pipelinable: true }))
   t.equal(pool.size, 2, 'few requests in flight: a connection each')
   load(pool)
   const before = pool.size
   const others = [recorder(), recorder(), recorder()]
   // pipelinable=false: what the proxy passes for POST/PUT/DELETE and for requests with a body.
-  others.forEach((q, i) => pool.request(q.user, get(`/o/${i}`, 'DELETE'), false, 5000, true, false))
+  others.forEach((q, i) => pool.request({ user: q.user, head: get(`/o/${i}`, 'DELETE'), isHead: false, timeoutMs: 5000, bodyless: true, pipelinable: false }))
   t.equal(pool.size - before, 3, 'non-GET/HEAD requests never share a connection')
   await waitFor('answers', () => [...quiet, ...others].every((q) => q.done()), 5000)
 })
@@ -139,8 +145,8 @@ t.test('without the stall rescue, a timeout fails the slow request and the ones 
   load(pool)
   const slow = recorder()
   const behind = [recorder(), recorder(), recorder()]
-  pool.request(slow.user, get('/hold/slow'), false, 300, true, true)
-  behind.forEach((q, i) => pool.request(q.user, get(`/b/${i}`), false, 300, true, true))
+  pool.request({ user: slow.user, head: get('/hold/slow'), isHead: false, timeoutMs: 300, bodyless: true, pipelinable: true })
+  behind.forEach((q, i) => pool.request({ user: q.user, head: get(`/b/${i}`), isHead: false, timeoutMs: 300, bodyless: true, pipelinable: true }))
   t.ok(behind.every((q) => q.outcome.conn === slow.outcome.conn), 'all four on one connection')
   await waitFor('all four to end', () => slow.done() && behind.every((q) => q.done()), 5000)
   t.equal(slow.outcome.error, 'ETIMEDOUT_UPSTREAM')
@@ -156,8 +162,8 @@ t.test('a replica that closes after an answer: the requests behind it fail as re
   load(pool)
   const first = recorder()
   const behind = [recorder(), recorder()]
-  pool.request(first.user, get('/close/1'), false, 5000, true, true)
-  behind.forEach((q, i) => pool.request(q.user, get(`/b/${i}`), false, 5000, true, true))
+  pool.request({ user: first.user, head: get('/close/1'), isHead: false, timeoutMs: 5000, bodyless: true, pipelinable: true })
+  behind.forEach((q, i) => pool.request({ user: q.user, head: get(`/b/${i}`), isHead: false, timeoutMs: 5000, bodyless: true, pipelinable: true }))
   await waitFor('all to end', () => first.done() && behind.every((q) => q.done()), 5000)
   t.same([first.outcome.status, first.outcome.body], [200, '/close/1'], 'the answer that said close arrived')
   t.same(
@@ -167,7 +173,7 @@ t.test('a replica that closes after an answer: the requests behind it fail as re
   t.equal(pool.backOffs, 1)
   const before = pool.pipelined
   const after = [recorder(), recorder(), recorder()]
-  after.forEach((q, i) => pool.request(q.user, get(`/a/${i}`), false, 5000, true, true))
+  after.forEach((q, i) => pool.request({ user: q.user, head: get(`/a/${i}`), isHead: false, timeoutMs: 5000, bodyless: true, pipelinable: true }))
   t.equal(pool.pipelined, before, 'under load still, but nothing shares a connection during the back-off')
   await waitFor('their answers', () => after.every((q) => q.done()), 5000)
 })
@@ -181,8 +187,8 @@ t.test('stall rescue: requests waiting behind a slow answer fail as PIPELINE_STA
   load(pool)
   const slow = recorder()
   const behind = [recorder(), recorder(), recorder()]
-  pool.request(slow.user, get('/hold/slow'), false, 60_000, true, true)
-  behind.forEach((q, i) => pool.request(q.user, get(`/b/${i}`), false, 60_000, true, true))
+  pool.request({ user: slow.user, head: get('/hold/slow'), isHead: false, timeoutMs: 60_000, bodyless: true, pipelinable: true })
+  behind.forEach((q, i) => pool.request({ user: q.user, head: get(`/b/${i}`), isHead: false, timeoutMs: 60_000, bodyless: true, pipelinable: true }))
   const conn = slow.outcome.conn!
   t.ok(behind.every((q) => q.outcome.conn === conn), 'all four on one connection')
   // A client went away while waiting: the rescue has nobody to tell for it.
@@ -193,7 +199,7 @@ t.test('stall rescue: requests waiting behind a slow answer fail as PIPELINE_STA
   await waitFor('three times the stall bound to pass', () => Date.now() - began > 150)
   t.notOk(behind.some((q) => q.done()), 'no rescue without a later answer')
   const later = recorder()
-  pool.request(later.user, get('/later'), false, 5000, true, false)
+  pool.request({ user: later.user, head: get('/later'), isHead: false, timeoutMs: 5000, bodyless: true, pipelinable: false })
   await waitFor('the waiting ones to be rescued', () => behind[0]!.done() && behind[2]!.done(), 5000)
   t.equal(later.outcome.body, '/later', 'a request written after them was answered')
   const waited = Date.now() - began
@@ -206,7 +212,7 @@ t.test('stall rescue: requests waiting behind a slow answer fail as PIPELINE_STA
 
   const before = pool.pipelined
   const during = [recorder(), recorder()]
-  during.forEach((q, i) => pool.request(q.user, get(`/c/${i}`), false, 5000, true, true))
+  during.forEach((q, i) => pool.request({ user: q.user, head: get(`/c/${i}`), isHead: false, timeoutMs: 5000, bodyless: true, pipelinable: true }))
   t.equal(pool.pipelined, before, 'no sharing during the back-off')
   await waitFor('their answers', () => during.every((q) => q.done()), 5000)
   t.same(during.map((q) => q.outcome.body), ['/c/0', '/c/1'])
@@ -215,7 +221,7 @@ t.test('stall rescue: requests waiting behind a slow answer fail as PIPELINE_STA
   await waitFor('pipelining to come back after the back-off', async () => {
     // Requests of one event-loop turn share a connection again once the back-off is over.
     const again = [recorder(), recorder()]
-    again.forEach((q, i) => pool.request(q.user, get(`/d/${turns}/${i}`), false, 5000, true, true))
+    again.forEach((q, i) => pool.request({ user: q.user, head: get(`/d/${turns}/${i}`), isHead: false, timeoutMs: 5000, bodyless: true, pipelinable: true }))
     turns++
     await waitFor('their answers', () => again.every((q) => q.done()), 5000)
     return pool.pipelined > before
@@ -230,7 +236,7 @@ t.test('stall rescue: a replica slow across the board is not taken for a stuck o
     const path = head.split(' ')[1]!
     const ms = path === '/later' ? 0 : path === '/p/0' ? 150 : 100
     const prev = chains.get(socket) ?? Promise.resolve()
-    const delay = new Promise<void>((resolve) => setTimeout(resolve, ms))
+    const delay = sleep(ms)
     chains.set(socket, Promise.all([prev, delay]).then(() => void socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${path.length}\r\n\r\n${path}`)))
   })
   const pool = usePool(t, r.port, 8, { stallMs: 20 })
@@ -239,13 +245,13 @@ t.test('stall rescue: a replica slow across the board is not taken for a stuck o
   load(pool)
   const reqs = Array.from({ length: 8 }, (_, i) => {
     const rec = recorder()
-    pool.request(rec.user, get(`/p/${i}`), false, 60_000, true, true)
+    pool.request({ user: rec.user, head: get(`/p/${i}`), isHead: false, timeoutMs: 60_000, bodyless: true, pipelinable: true })
     return rec
   })
   t.equal(pool.pipelined, 7, 'the eight share one connection')
   // Written after them and answered first: the replica is answering, yet no request is moved.
   const later = recorder()
-  pool.request(later.user, get('/later'), false, 60_000, true, false)
+  pool.request({ user: later.user, head: get('/later'), isHead: false, timeoutMs: 60_000, bodyless: true, pipelinable: false })
   await waitFor('all answers', () => reqs.every((q) => q.done()), 5000)
   t.equal(later.outcome.body, '/later')
   t.same(
@@ -266,14 +272,15 @@ async function stuckBehindSlow(t: Test, stallMs: number): Promise<{ replies: Arr
   const slowReplica = await echoReplica(t, n)
   const good = await echoReplica(t, 0, false)
   const ring = new HashRing<Upstream>({ slots: 512, vnodes: 9, hash: 'default', probe: 'linear' })
-  const upstreams = [slowReplica.port, good.port].map((port, i) => new Upstream({ name: `r${i}`, host: '127.0.0.1', port, id: `r${i}` }, { pipeline: 8, stallMs }))
+  const batcher = new WriteBatcher()
+  const upstreams = [slowReplica.port, good.port].map((port, i) => new Upstream({ name: `r${i}`, host: '127.0.0.1', port, id: `r${i}` }, { pipeline: 8, stallMs, batcher }))
   upstreams.forEach((u) => {
     ring.add(u.name, u)
     t.teardown(() => u.close())
   })
   let key = 0
   while (ring.pick(key) !== upstreams[0]) key++
-  const server: Server = createHttpServer(createProxy({ ring, keyOf: () => key, upstreamTimeoutMs: 1000 }))
+  const server: Server = createHttpServer(createProxy(proxyOptions({ ring, keyOf: () => key, upstreamTimeoutMs: 1000 })))
   const url = `http://127.0.0.1:${await listen(t, server)}`
   const agent = new Agent({ keepAlive: true, maxSockets: Infinity })
   t.teardown(() => agent.destroy())
@@ -329,13 +336,15 @@ t.test('a real node:http replica answers pipelined requests in order', async (t)
   const backendPort = await listen(t, backend)
   let connections = 0
   backend.on('connection', () => connections++)
-  const pool = usePool(t, backendPort, 8)
-  // Load from a pool of its own, so that this pool's connections are all pipelined ones.
-  const loadPool = usePool(t, backendPort)
-  for (let i = 0; i <= BATCH_ABOVE; i++) loadPool.request(recorder().user, get(`/load/${i}`), false, 60_000, true, true)
+  // Load from a pool of its own (sharing the batcher, as an app's pools do), so that this
+  // pool's connections are all pipelined ones.
+  const batcher = new WriteBatcher()
+  const pool = usePool(t, backendPort, 8, { batcher })
+  const loadPool = usePool(t, backendPort, undefined, { batcher })
+  for (let i = 0; i <= BATCH_ABOVE; i++) loadPool.request({ user: recorder().user, head: get(`/load/${i}`), isHead: false, timeoutMs: 60_000, bodyless: true, pipelinable: true })
   const reqs = Array.from({ length: 64 }, (_, i) => {
     const rec = recorder()
-    pool.request(rec.user, get(`/n/${i}`), false, 5000, true, true)
+    pool.request({ user: rec.user, head: get(`/n/${i}`), isHead: false, timeoutMs: 5000, bodyless: true, pipelinable: true })
     return rec
   })
   await waitFor('64 answers', () => reqs.every((q) => q.done()), 5000)

@@ -9,23 +9,29 @@ import { once } from 'node:events'
 import { createHash } from 'node:crypto'
 import { HashRing } from '../../src/ring/ring.js'
 import { Upstream } from '../../src/upstream/upstream.js'
+import { proxyOptions } from '../fixtures/proxy.js'
 import { createProxy } from '../../src/front/http.js'
-import { BATCH_ABOVE, ConnectionPool, batching, type ConnectionUser, type Connection } from '../../src/upstream/pool.js'
+import { ConnectionPool } from '../../src/upstream/pool.js'
+import type { ConnectionUser, Connection } from '../../src/upstream/connection.js'
+import { BATCH_ABOVE, WriteBatcher } from '../../src/upstream/batcher.js'
 import { call, listen, waitFor } from '../fixtures/http.js'
 import { rawReplica } from '../fixtures/raw-replica.js'
+import { setTimeout as sleep } from 'node:timers/promises'
 
-async function front(t: Test, ports: number[], upstreamTimeoutMs = 5000): Promise<{ url: string; ring: HashRing<Upstream>; upstreams: Upstream[]; failures: string[] }> {
+async function front(t: Test, ports: number[], upstreamTimeoutMs = 5000): Promise<{ url: string; ring: HashRing<Upstream>; upstreams: Upstream[]; failures: string[]; batcher: WriteBatcher }> {
   const ring = new HashRing<Upstream>({ slots: 512, vnodes: 9, hash: 'default', probe: 'linear' })
-  const upstreams = ports.map((port, i) => new Upstream({ name: `r${i}`, host: '127.0.0.1', port, id: `r${i}` }))
+  // One batcher for all the replicas' pools, as the app shares one.
+  const batcher = new WriteBatcher()
+  const upstreams = ports.map((port, i) => new Upstream({ name: `r${i}`, host: '127.0.0.1', port, id: `r${i}` }, { batcher }))
   upstreams.forEach((u) => {
     ring.add(u.name, u)
     t.teardown(() => u.close())
   })
   const failures: string[] = []
   const server: Server = createHttpServer(
-    createProxy({ ring, keyOf: (req) => Number(req.headers['x-key'] ?? 0), upstreamTimeoutMs, onUpstreamFailure: (u, err) => failures.push(`${u.name}:${err.code}`) }),
+    createProxy(proxyOptions({ ring, keyOf: (req) => Number(req.headers['x-key'] ?? 0), upstreamTimeoutMs, onUpstreamFailure: (u, err) => failures.push(`${u.name}:${err.code}`) })),
   )
-  return { url: `http://127.0.0.1:${await listen(t, server)}`, ring, upstreams, failures }
+  return { url: `http://127.0.0.1:${await listen(t, server)}`, ring, upstreams, failures, batcher }
 }
 
 t.test('a chunked answer is relayed whole and its connection reused', async (t) => {
@@ -72,11 +78,11 @@ t.test('under load (more than BATCH_ABOVE in flight) writes are batched per even
   const f = await front(t, [await listen(t, backend)])
   const n = BATCH_ABOVE * 4
   let sawBatching = false
-  const watch = setInterval(() => (sawBatching ||= batching()), 5)
+  const watch = setInterval(() => (sawBatching ||= f.batcher.batching()), 5)
   const replies = await Promise.all(Array.from({ length: n }, (_, i) => call(`${f.url}/r/${i}`, i % 2 ? 'GET' : 'POST', i % 2 ? undefined : `body ${i}`, { 'x-n': String(i) })))
   clearInterval(watch)
   t.ok(sawBatching, 'batching was on while the requests were in flight')
-  t.equal(batching(), false, 'and off again once they were answered')
+  t.equal(f.batcher.batching(), false, 'and off again once they were answered')
   replies.forEach((reply, i) => {
     if (reply.status !== 200 || reply.body !== `${i % 2 ? 'GET' : 'POST'} /r/${i} ${i}`) t.fail(`request ${i}: ${reply.status} ${reply.body}`)
   })
@@ -113,14 +119,14 @@ t.test('under load, heads are held to the end of the turn and body bytes written
   })
   const head = (path: string, body?: Buffer): string => `POST ${path} HTTP/1.1\r\nHost: b\r\nContent-Length: ${body?.length ?? 0}\r\n\r\n`
   // Three idle connections, then more than BATCH_ABOVE requests in flight.
-  for (let i = 0; i < 3; i++) pool.request(user(`/warm${i}`), head(`/warm${i}`), false, 5000, true)
+  for (let i = 0; i < 3; i++) pool.request({ user: user(`/warm${i}`), head: head(`/warm${i}`), isHead: false, timeoutMs: 5000, bodyless: true, pipelinable: false })
   await waitFor('three idle connections', () => pool.idleCount === 3, 5000)
-  for (let i = 0; i <= BATCH_ABOVE; i++) pool.request(user('/hold'), head('/hold'), false, 60_000, true)
-  t.ok(batching())
+  for (let i = 0; i <= BATCH_ABOVE; i++) pool.request({ user: user('/hold'), head: head('/hold'), isHead: false, timeoutMs: 60_000, bodyless: true, pipelinable: false })
+  t.ok(pool.batcher.batching())
   const small = Buffer.from(Array.from({ length: 256 }, (_, i) => i)) // every byte value, joins the held head
   const large = Buffer.alloc(40_000, 7) // larger than what joins: the head goes out first
   const bodies: Array<[string, Buffer]> = [['/small', small], ['/large', large], ['/empty', Buffer.alloc(0)]]
-  for (const [path, body] of bodies) pool.request(user(path, body), head(path, body), false, 5000, false)
+  for (const [path, body] of bodies) pool.request({ user: user(path, body), head: head(path, body), isHead: false, timeoutMs: 5000, bodyless: false, pipelinable: false })
   await waitFor('three answers', () => bodies.every(([path]) => answers.get(path)?.endsWith('.')), 5000)
   for (const [path, body] of bodies) t.equal(answers.get(path), `${path} ${createHash('sha1').update(body).digest('hex')}.`, `${path}: ${body.length} bytes arrived unchanged`)
 })
@@ -183,7 +189,7 @@ t.test('a large answer to a slow client streams with backpressure, intact', asyn
   const [res] = (await once(req, 'response')) as [IncomingMessage]
   res.pause()
   // The client reads nothing for a while: the replica must be held back, not drained into memory.
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  await sleep(300)
   t.ok(sent < size / 2, `the replica was held back while the client did not read (${Math.round(sent / 2 ** 20)} of 32 MiB sent)`)
   let got = 0
   for await (const chunk of res) got += (chunk as Buffer).length
@@ -249,10 +255,10 @@ t.test('the pool is bounded: requests beyond maxSockets wait their turn', async 
     },
     onFailure: (err) => done.push(`${name}:${err.code}`),
   })
-  for (const name of ['a', 'b', 'c']) pool.request(user(name), 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', false, 5000, true)
+  for (const name of ['a', 'b', 'c']) pool.request({ user: user(name), head: 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', isHead: false, timeoutMs: 5000, bodyless: true, pipelinable: false })
   await waitFor('two requests at the replica', () => held.length === 2, 2000)
   t.equal(pool.size, 2, 'never more than maxSockets connections')
-  await new Promise((resolve) => setTimeout(resolve, 50))
+  await sleep(50)
   t.equal(held.length, 2, 'the third waits')
   held[0]!.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n')
   await waitFor('the third request on the freed connection', () => held.length === 3, 2000)
@@ -281,19 +287,13 @@ t.test('closing a pool fails requests in flight and waiting, and the proxy retri
 
   const conns: Array<Connection | undefined> = []
   const failed: string[] = []
-  slowUpstream.pool.request(
-    {
+  slowUpstream.pool.request({ user: {
       onStart: (c) => conns.push(c),
       onConnected: () => {},
       onHead: () => {},
       onData: () => {},
       onFailure: (err) => failed.push(err.code ?? ''),
-    },
-    'GET / HTTP/1.1\r\nHost: x\r\n\r\n',
-    false,
-    5000,
-    true,
-  )
+    }, head: 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', isHead: false, timeoutMs: 5000, bodyless: true, pipelinable: false })
   await waitFor('a request on a closed pool to fail', () => failed.length === 1, 2000)
   t.same(failed, ['ERR_POOL_CLOSED'], 'a closed pool opens no new connections')
   t.same(conns, [])

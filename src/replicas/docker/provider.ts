@@ -17,7 +17,8 @@ import { containerLogs, lastLine, removeQuietly, stopAndRemove } from './contain
 import { DockerProviderError, PortTaken, engineError, engineMessage, imageMissing, nameConflict, statusOf } from './errors.js'
 import { DieEvents } from './events.js'
 import { LABELS, REPLICA_PORT, containerName, networkAliases } from './names.js'
-import { freeLoopbackPort, probeHeartbeat, sleep } from './probe.js'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { freeLoopbackPort, probeHeartbeat } from './probe.js'
 
 export interface DockerProviderOptions {
   /** Replica image (`ring-balancer-replica:latest`). */
