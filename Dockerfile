@@ -7,15 +7,29 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 # Build stage. /src/app/node_modules gets the production dependencies only (dockerode's
 # tree; the final stage copies it as is). The compiler and type packages, at the lockfile's
 # versions, go one directory up in /src/node_modules, where module and @types resolution
-# still find them: the test and benchmark tools (tap, clinic, autocannon: ~1000 packages)
-# are never installed, which keeps the build fast, above all on slow storage drivers.
+# still find them: the test tools (tap and its tree; the benchmark tools are not in this
+# package.json at all, see bench/package.json) are never installed, which keeps the build
+# fast, above all on slow storage drivers.
 # These first steps match replica/Dockerfile, so the two builds share their layers.
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src/app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+# A build that cannot reach the registry fails within a minute, saying why, instead of npm's
+# silent retries for many minutes: first the registry's name must resolve within 15 s (on a
+# build network without working DNS every lookup hangs, and npm's timeouts do not cover
+# lookups), then npm gets 20 s per request and one retry.
+ENV npm_config_fetch_timeout=20000 npm_config_fetch_retries=1 \
+    npm_config_fetch_retry_mintimeout=2000 npm_config_fetch_retry_maxtimeout=5000
+RUN node -e 'const host = new URL(process.env.npm_config_registry || "https://registry.npmjs.org/").hostname; \
+      const fail = (why) => { console.error(`ERROR: the build cannot reach the npm registry: ${host} ${why}.`); process.exit(1) }; \
+      setTimeout(() => fail("did not resolve within 15 s"), 15000).unref(); \
+      require("node:dns").lookup(host, (err) => err && fail(`does not resolve (${err.code})`))' \
+ && { npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && cd /src && npm install --no-save --no-package-lock --ignore-scripts --no-audit --no-fund \
-      $(node -p 'const p = require("./app/package-lock.json").packages; ["typescript", "@types/node", "@types/dockerode"].map((n) => `${n}@${p["node_modules/" + n].version}`).join(" ")')
+      $(node -p 'const p = require("./app/package-lock.json").packages; ["typescript", "@types/node", "@types/dockerode"].map((n) => `${n}@${p["node_modules/" + n].version}`).join(" ")'); } \
+ || { echo "ERROR: npm could not download the build's packages from the registry (see above)." \
+      "Docker's default build network often has no DNS: build with host networking," \
+      "scripts/docker-build-images.sh or docker-compose build (docker-compose.yml sets build.network: host)." >&2; exit 1; }
 COPY tsconfig.json ./
 COPY replica ./replica
 COPY src ./src

@@ -16,7 +16,6 @@
  * bench tsconfig.json package.json | tar -x -C /tmp/old && cd /tmp/old && ln -s <repo>/node_modules
  * && npx tsc -p .` gives /tmp/old/dist).
  */
-import autocannon from 'autocannon'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
@@ -24,6 +23,10 @@ import { join, resolve } from 'node:path'
 import { cpuSeconds, freePort, startReplica, type Replica } from './procs.js'
 import { median } from './stats.js'
 import { parseValueFlags } from './args.js'
+import { loadAutocannon } from './deps.js'
+
+/** From bench/node_modules, installed on first use (bench/deps.ts). */
+const autocannon = loadAutocannon()
 
 interface Options {
   a: string

@@ -10,7 +10,7 @@
  *
  *   npm run bench -- --help
  */
-import autocannon from 'autocannon'
+import type Autocannon from 'autocannon'
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
@@ -30,6 +30,10 @@ import {
 import { median } from './stats.js'
 import { parseRunFlags } from './args.js'
 import { machineInfo, type MachineInfo } from './machine.js'
+import { loadAutocannon } from './deps.js'
+
+/** From bench/node_modules, installed on first use (bench/deps.ts). */
+const autocannon = loadAutocannon()
 
 /** `unpipelined`: the balancer again, with `--upstream-pipeline 1` (no upstream pipelining, see pool.ts). */
 const TARGETS = ['direct', 'balancer', 'unpipelined', 'nginx', 'haproxy'] as const
@@ -150,7 +154,7 @@ interface Run {
   loadgenCpuS: number
 }
 
-async function measure(url: string, connections: number, duration: number): Promise<autocannon.Result> {
+async function measure(url: string, connections: number, duration: number): Promise<Autocannon.Result> {
   return autocannon({ url, connections, duration, pipelining: 1, timeout: 10 })
 }
 

@@ -6,9 +6,26 @@
  *
  *   npm run build && node dist/bench/metrics-cost.js [--ops 2000000]
  *
- * prom-client is a devDependency only for this comparison; the balancer does not use it.
+ * prom-client is in bench/package.json only for this comparison; the balancer does not use it.
  */
-import { Counter, Histogram, Registry } from 'prom-client'
+
+/** The parts of prom-client used here (it is loaded from bench/node_modules, so its types are not visible to tsc). */
+interface PromChild {
+  inc(): void
+  observe(v: number): void
+}
+interface PromMetric {
+  inc(labels: Record<string, string>): void
+  observe(labels: Record<string, string>, v: number): void
+  labels(...values: string[]): PromChild
+}
+interface PromClient {
+  Registry: new () => object
+  Counter: new (o: object) => PromMetric
+  Histogram: new (o: object) => PromMetric
+}
+const { Counter, Histogram, Registry } = loadPromClient() as PromClient
+import { loadPromClient } from './deps.js'
 import { DURATION_BUCKETS, ReplicaStats } from '../src/observe/replica-stats.js'
 import { median } from './stats.js'
 import { parseValueFlags } from './args.js'

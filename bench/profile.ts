@@ -17,6 +17,7 @@ import { cpus } from 'node:os'
 import { basename, join } from 'node:path'
 import { distMain, root } from './procs.js'
 import { parseValueFlags } from './args.js'
+import { clinicCommand } from './deps.js'
 
 interface Frame {
   name: string
@@ -52,7 +53,7 @@ const summaryOut = join(root, 'docs', 'profile', 'flame-summary.md')
 
 async function main(): Promise<void> {
   const o = parseOptions(process.argv.slice(2))
-  const clinic = join(root, 'node_modules', '.bin', 'clinic')
+  const clinic = clinicCommand()
   const args = [
     'flame',
     '--open=false',

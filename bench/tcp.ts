@@ -23,7 +23,6 @@
  * only http.ts knows (--targets, --replicas, --workers, --path, --balancer-args, --install)
  * are accepted here and ignored.
  */
-import autocannon from 'autocannon'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -35,6 +34,10 @@ import { median, round } from './stats.js'
 import { parseRunFlags } from './args.js'
 import { machineInfo } from './machine.js'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { loadAutocannon } from './deps.js'
+
+/** From bench/node_modules, installed on first use (bench/deps.ts). */
+const autocannon = loadAutocannon()
 
 const TARGETS = ['direct', 'tcp', 'haproxy-tcp', 'pipe', 'http'] as const
 type Target = (typeof TARGETS)[number]

@@ -2,7 +2,9 @@
  * The replica server (SPEC section 2): a tiny node:http server.
  *   GET /home      -> 200 {"message": "Hello from Server: <ID>", "status": "successful"}
  *   GET /heartbeat -> 200, empty body
- *   anything else  -> 404 (the balancer turns it into its own error)
+ *   a known path with another method -> 405 with `Allow` (OPTIONS: 204 with `Allow`); the
+ *   balancer relays it as it is
+ *   any other path -> 404 (the balancer turns it into its own error)
  *   GET /ws with `Upgrade: websocket` -> a WebSocket echo session, so upgrades through the
  *   balancer can be tried on real replicas (other upgrade requests get the plain answer)
  * Env: PORT (default 5000; 0 picks a free port), HOST (default all interfaces),
@@ -10,7 +12,7 @@
  * When started with an IPC channel (a child of the process provider) it sends
  * {type: 'listening', port} once bound, so the parent never has to guess a free port.
  */
-import { createServer, type IncomingMessage } from 'node:http'
+import { createServer, STATUS_CODES, type IncomingMessage } from 'node:http'
 import { createHash } from 'node:crypto'
 import type { Socket } from 'node:net'
 import { hostname } from 'node:os'
@@ -30,6 +32,41 @@ const homeHeaders = { 'content-type': 'application/json', 'content-length': Stri
 const notFoundBody = Buffer.from(JSON.stringify({ message: 'Not Found', status: 'failure' }))
 const notFoundHeaders = { 'content-type': 'application/json', 'content-length': String(notFoundBody.length) }
 
+/** The methods each path serves (HEAD with every GET); a path not listed is a 404. */
+const ALLOWED: ReadonlyMap<string, string> = new Map([
+  ['/home', 'GET, HEAD, OPTIONS'],
+  ['/heartbeat', 'GET, HEAD, OPTIONS'],
+  ['/ws', 'GET, OPTIONS'],
+])
+
+/** The answer to a known path asked with a method it does not serve, as a status, head fields and body. */
+function notAllowed(method: string, path: string, allow: string): Answer {
+  if (method === 'OPTIONS') return { status: 204, headers: { allow }, body: Buffer.alloc(0) }
+  const body = Buffer.from(JSON.stringify({ message: `Method ${method} not allowed on ${path}; use ${allow}`, status: 'failure' }))
+  return { status: 405, headers: { allow, 'content-type': 'application/json', 'content-length': String(body.length) }, body }
+}
+
+/** GET /ws without `Upgrade: websocket`: 426, saying which upgrade it takes. */
+const upgradeBody = Buffer.from(JSON.stringify({ message: '/ws is a WebSocket endpoint: send Upgrade: websocket', status: 'failure' }))
+const upgradeHeaders = { upgrade: 'websocket', connection: 'Upgrade', 'content-type': 'application/json', 'content-length': String(upgradeBody.length) }
+
+interface Answer {
+  status: number
+  headers: Record<string, string>
+  body: Buffer
+}
+
+/** Every answer but GET/HEAD of /home and /heartbeat (the hot paths, answered inline). */
+function otherAnswer(method: string, path: string): Answer {
+  const get = method === 'GET' || method === 'HEAD'
+  if (get && path === '/home') return { status: 200, headers: homeHeaders, body: homeBody }
+  if (get && path === '/heartbeat') return { status: 200, headers: { 'content-length': '0' }, body: Buffer.alloc(0) }
+  if (get && path === '/ws') return { status: 426, headers: upgradeHeaders, body: upgradeBody }
+  const allow = ALLOWED.get(path)
+  if (allow !== undefined) return notAllowed(method, path, allow)
+  return { status: 404, headers: notFoundHeaders, body: notFoundBody }
+}
+
 const server = createServer((req, res) => {
   const url = req.url ?? '/'
   const q = url.indexOf('?')
@@ -43,8 +80,9 @@ const server = createServer((req, res) => {
     res.writeHead(200, { 'content-length': '0' })
     res.end()
   } else {
-    res.writeHead(404, notFoundHeaders)
-    res.end(req.method === 'HEAD' ? undefined : notFoundBody)
+    const answer = otherAnswer(req.method ?? 'GET', path)
+    res.writeHead(answer.status, answer.headers)
+    res.end(req.method === 'HEAD' ? undefined : answer.body)
   }
 })
 // Keep idle keep-alive connections longer than the balancer's pool keeps them, so the
@@ -83,12 +121,11 @@ server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
   const key = req.headers['sec-websocket-key']
   if (path !== '/ws' || req.method !== 'GET' || (req.headers.upgrade ?? '').toLowerCase() !== 'websocket' || typeof key !== 'string') {
     // Not ours to upgrade: the answer the request would get without its Upgrade header.
-    const get = req.method === 'GET' || req.method === 'HEAD'
-    const ok = get && (path === '/home' || path === '/heartbeat')
-    const body = !ok ? notFoundBody : path === '/home' ? homeBody : Buffer.alloc(0)
-    const type = body.length > 0 ? 'Content-Type: application/json\r\n' : ''
-    const headText = `HTTP/1.1 ${ok ? '200 OK' : '404 Not Found'}\r\n${type}Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`
-    socket.end(req.method === 'HEAD' ? headText : Buffer.concat([Buffer.from(headText), body]))
+    const a = otherAnswer(req.method ?? 'GET', path)
+    let headText = `HTTP/1.1 ${a.status} ${STATUS_CODES[a.status]}\r\n`
+    for (const [name, value] of Object.entries(a.headers)) if (name !== 'connection') headText += `${name}: ${value}\r\n`
+    headText += 'connection: close\r\n\r\n'
+    socket.end(req.method === 'HEAD' ? headText : Buffer.concat([Buffer.from(headText), a.body]))
     return
   }
   const accept = createHash('sha1').update(key + WS_GUID).digest('base64')

@@ -2,7 +2,9 @@
 # Build the project's images on this machine: ring-balancer:latest (Dockerfile) and
 # ring-balancer-replica:latest (replica/Dockerfile), from the local stand-in base image
 # (scripts/docker-base-image.sh, built first if missing) because no registry can be reached.
-# Builds use --network host so `npm ci` uses the machine's own route to the npm registry.
+# Builds use --network host so `npm ci` uses the machine's own route to the npm registry
+# (Docker's default build network often has no DNS), and --force-rm so a failed or
+# interrupted build leaves no intermediate container behind.
 #
 # Usage: scripts/docker-build-images.sh [all|balancer|replica]   (default all)
 # Env: NODE_IMAGE  base image to build FROM (default: the stand-in, ring-balancer/node-standin:20;
@@ -28,10 +30,10 @@ fi
 
 if [ "$what" = all ] || [ "$what" = replica ]; then
   log "building $replica_image FROM $node_image"
-  docker build --network host --build-arg NODE_IMAGE="$node_image" -f replica/Dockerfile -t "$replica_image" .
+  docker build --network host --force-rm --build-arg NODE_IMAGE="$node_image" -f replica/Dockerfile -t "$replica_image" .
 fi
 if [ "$what" = all ] || [ "$what" = balancer ]; then
   log "building $balancer_image FROM $node_image"
-  docker build --network host --build-arg NODE_IMAGE="$node_image" -f Dockerfile -t "$balancer_image" .
+  docker build --network host --force-rm --build-arg NODE_IMAGE="$node_image" -f Dockerfile -t "$balancer_image" .
 fi
 docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E '^ring-balancer' >&2 || true

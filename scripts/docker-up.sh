@@ -1,8 +1,13 @@
 #!/bin/sh
-# Install (from Debian packages) and start a local Docker engine, as ../shared/DOCKER.md
-# describes for these machines: vfs storage, no iptables. Safe to run twice: packages are
-# only installed when missing and dockerd is only started when the engine does not answer.
-# Needs root. Exits non-zero with a message when the engine still does not answer.
+# For a machine WITHOUT a running Docker engine (CI, fresh VMs like this one); skip it where
+# Docker already runs. Installs, from Debian packages, whatever is missing of:
+#   docker.io       the engine (dockerd) and the docker CLI
+#   docker-compose  Compose v1 (`docker-compose`), for the README's compose commands
+#   busybox-static  used by scripts/docker-base-image.sh for the stand-in base image
+# then starts dockerd with the settings these VMs need (vfs storage, no iptables). Safe to
+# run twice: packages are only installed when missing and dockerd is only started when the
+# engine does not answer. Needs root. Exits non-zero with a message when the engine still
+# does not answer. It builds no image: scripts/docker-build-images.sh does that.
 set -eu
 
 log() { echo "docker-up: $*" >&2; }

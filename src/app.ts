@@ -4,7 +4,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo, Server as TcpServer } from 'node:net'
-import type { Config } from './config.js'
+import { OPTIONS, type Config } from './config.js'
 import { Balancer } from './membership/balancer.js'
 import { createAdmin } from './admin/api.js'
 import { FastFront } from './front/fast.js'
@@ -37,18 +37,30 @@ export interface App {
   readonly tunnels: Tunnels
   /** Metrics, /stats, the dashboard and the access log (src/observe/). */
   readonly observe: Observability
+  /** Every listening socket the balancer opened, with its real bound address (main logs them). */
+  readonly listeners: readonly Listener[]
   /** Stop accepting, drain, stop every replica. Safe to call twice. */
   close(): Promise<void>
+}
+
+export interface Listener {
+  /** What it serves: `HTTP`, `TCP mode`, ... */
+  readonly name: string
+  /** `host:port` as bound (`[::1]:5000` for IPv6). */
+  readonly address: string
 }
 
 export interface StartOptions {
   /** Use this provider instead of the one the config names (tests). */
   provider?: ReplicaProvider
   log?: (line: string) => void
+  /** Where error lines go (default stderr; tests that expect errors keep them out of the output). */
+  error?: (line: string) => void
 }
 
 export async function startApp(config: Config, options: StartOptions = {}): Promise<App> {
   const log = options.log ?? (config.quiet ? () => {} : (line: string) => console.log(line))
+  const error = options.error ?? ((line: string) => console.error(line))
   const provider = options.provider ?? (await createProvider(config))
   // One write batcher and one stall clock for every replica's pool: batching counts the
   // whole process's upstream requests, and one timer watches every pipelined connection.
@@ -56,24 +68,19 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
   const balancer = new Balancer(config, provider, (handle) => new Upstream(handle, pool))
   balancer.on('joined', (u) => log(`replica ${u.name} joined (${u.host}:${u.port})`))
   balancer.on('left', (name, reason) => log(`replica ${name} left (${reason})`))
-  balancer.on('error', (err) => console.error(`balancer: ${err.message}`))
+  balancer.on('error', (err) => error(`balancer: ${err.message}`))
+  // Set as soon as close() is called: from then on a replica that ends is not replaced (its
+  // exit is part of the shutdown, or too late to matter), and no log line says otherwise.
+  let shuttingDown = false
   provider.onExit((name) => {
+    if (shuttingDown) return
     log(`replica ${name} exited on its own; replacing it`)
-    balancer.replace(name).catch((err: Error) => console.error(`replacing ${name} failed: ${err.message}`))
+    balancer.replace(name).catch((err: Error) => error(`replacing ${name} failed: ${err.message}`))
   })
   // Counting starts with the first replicas: each gets its counters as it joins.
   const observe = createObservability(config, balancer)
   // The health checker (a worker thread) watches every replica from its first join.
-  const health = await attachHealth(balancer, config.health, { info: log, error: (line) => console.error(line) })
-
-  try {
-    await balancer.start()
-  } catch (err) {
-    await health.close()
-    await balancer.close().catch(() => {})
-    await observe.close()
-    throw err
-  }
+  const health = await attachHealth(balancer, config.health, { info: log, error })
 
   const admin = createAdmin(balancer, config.maxBodyBytes)
   const keyOf = keyExtractor(config.key, config.slots)
@@ -100,11 +107,16 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
   server.keepAliveTimeout = 65_000
   server.headersTimeout = 66_000
 
+  // Listeners first, replicas second: a port in use fails in milliseconds, before any replica
+  // (process or container) is started. Until the replicas join, requests get 503.
   try {
-    await listen(server, config.port, config.host)
-    if (tcp) await listen(tcp, config.tcpPort!, config.host)
+    await listen(server, config.port, config.host, 'HTTP', 'port')
+    if (tcp) await listen(tcp, config.tcpPort!, config.host, 'TCP mode', 'tcp-port')
+    await balancer.start()
   } catch (err) {
+    shuttingDown = true
     if (server.listening) server.close()
+    if (tcp?.listening) tcp.close()
     await health.close()
     await balancer.close().catch(() => {})
     await observe.close()
@@ -116,10 +128,13 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
   const tcpPort = tcp ? (tcp.address() as AddressInfo).port : undefined
+  const listeners: Listener[] = [{ name: 'HTTP', address: boundAddress(server) }]
+  if (tcp) listeners.push({ name: 'TCP mode', address: boundAddress(tcp) })
 
   let closing: Promise<void> | undefined
   const close = (): Promise<void> =>
     (closing ??= (async () => {
+      shuttingDown = true
       await health.close()
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()))
       const tcpClosed = new Promise<void>((resolve) => (tcp ? tcp.close(() => resolve()) : resolve()))
@@ -134,7 +149,7 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
       await observe.close()
     })())
 
-  return { config, balancer, server, url, tcp, tcpPort, tunnels, observe, close }
+  return { config, balancer, server, url, tcp, tcpPort, tunnels, observe, listeners, close }
 }
 
 /** Header names the request key reads, which the fast front must see exactly once. */
@@ -144,12 +159,32 @@ function keyHeadersOf(key: KeySource): string[] {
   return []
 }
 
-function listen(server: TcpServer, port: number, host: string): Promise<void> {
+/**
+ * Listen, or fail with a message that says which setting to change: the `flag` of the
+ * option and its environment twin (`--port` or `LB_PORT`).
+ */
+function listen(server: TcpServer, port: number, host: string, what: string, flag: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
+    const onError = (err: NodeJS.ErrnoException): void => {
+      const where = `${host.includes(':') ? `[${host}]` : host}:${port}`
+      const option = OPTIONS.find((o) => o.flag === flag)
+      const change = option ? `; choose another port with --${option.flag} or ${option.env}` : ''
+      // The same code as the system error, a message that says what to change.
+      const explained = (message: string): Error => Object.assign(new Error(message, { cause: err }), { code: err.code })
+      if (err.code === 'EADDRINUSE') reject(explained(`the ${what} port is in use: ${where} (EADDRINUSE)${change}`))
+      else if (err.code === 'EACCES') reject(explained(`no permission to listen on ${where} for ${what} (EACCES)${change}`))
+      else if (err.code === 'EADDRNOTAVAIL') reject(explained(`cannot listen on ${where} for ${what}: no such local address (EADDRNOTAVAIL); check --host or LB_HOST`))
+      else reject(err)
+    }
+    server.once('error', onError)
     server.listen(port, host, () => {
-      server.off('error', reject)
+      server.off('error', onError)
       resolve()
     })
   })
+}
+
+function boundAddress(server: TcpServer): string {
+  const a = server.address() as AddressInfo
+  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`
 }

@@ -71,9 +71,16 @@ export interface Config {
 /** Thrown for a bad flag or environment value; main prints it and exits with status 2. */
 export class ConfigError extends Error {
   override name = 'ConfigError'
+  /** The option whose value is wrong, when it is one option's (messages name it as `--flag`). */
+  constructor(
+    message: string,
+    readonly flag?: string,
+  ) {
+    super(message)
+  }
 }
 
-interface Option {
+export interface Option {
   /** Long flag without dashes; also the key in the raw value map. */
   readonly flag: string
   readonly env: string
@@ -82,6 +89,8 @@ interface Option {
   readonly default?: string
   /** A flag that takes no value (`--quiet`); `--quiet=false` still works. */
   readonly boolean?: boolean
+  /** How a default computed from other values is shown (`round(log2 M)`). */
+  readonly derivedDefault?: string
 }
 
 export const OPTIONS: readonly Option[] = [
@@ -90,13 +99,13 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'replicas', env: 'LB_REPLICAS', default: '3', help: 'number of replicas to keep running (N)' },
   { flag: 'names', env: 'LB_NAMES', help: 'comma-separated names of the first replicas (default `Server 1`..`Server N`)' },
   { flag: 'slots', env: 'LB_SLOTS', default: '512', help: 'ring size M, 1..65536' },
-  { flag: 'vnodes', env: 'LB_VNODES', help: 'virtual servers per replica K (default round(log2 M): 9 for 512 slots)' },
-  { flag: 'hash', env: 'LB_HASH', default: 'default', help: 'hash preset: default (balanced table), ring, assignment, quadratic, linear or custom:h=A,B,C;phi=A,B,C,D,E' },
-  { flag: 'probe', env: 'LB_PROBE', default: 'linear', help: 'collision probing: linear or quadratic' },
-  { flag: 'weights', env: 'LB_WEIGHTS', help: `comma-separated weights (1..${MAX_WEIGHT}) of the first replicas, in --names order; a replica of weight 2 gets twice the slots (default 1 each)` },
-  { flag: 'balance-factor', env: 'LB_BALANCE_FACTOR', default: 'off', help: 'bounded loads: a replica holding ceil(FACTOR x its fair part) of the requests in flight takes no more, the next one clockwise does (a number >= 1, e.g. 1.25, or off)' },
-  { flag: 'key', env: 'LB_KEY', default: 'random', help: 'request key: random, header:NAME, query:NAME, cookie:NAME, ip or path' },
-  { flag: 'provider', env: 'LB_PROVIDER', default: 'process', help: 'replica provider: process (local child processes) or docker' },
+  { flag: 'vnodes', env: 'LB_VNODES', derivedDefault: 'round(log2 M)', help: 'virtual servers per replica K (9 for 512 slots)' },
+  { flag: 'hash', env: 'LB_HASH', default: 'default', help: 'hash preset: `default` (balanced table), `ring`, `assignment`, `quadratic`, `linear` or `custom:h=A,B,C;phi=A,B,C,D,E`' },
+  { flag: 'probe', env: 'LB_PROBE', default: 'linear', help: 'collision probing: `linear` or `quadratic` (the vnode presets; not `default`)' },
+  { flag: 'weights', env: 'LB_WEIGHTS', help: `comma-separated weights (1..${MAX_WEIGHT}) of the first replicas, in \`--names\` order; weight 2 gets twice the slots (default 1 each)` },
+  { flag: 'balance-factor', env: 'LB_BALANCE_FACTOR', default: 'off', help: 'bounded loads: a replica holding ceil(FACTOR x its fair part) of the requests in flight takes no more; the next one clockwise does (>= 1, e.g. 1.25, or `off`)' },
+  { flag: 'key', env: 'LB_KEY', default: 'random', help: 'request key: `random`, `header:NAME`, `query:NAME`, `cookie:NAME`, `ip` or `path`' },
+  { flag: 'provider', env: 'LB_PROVIDER', default: 'process', help: 'replica provider: `process` (local child processes) or `docker`' },
   { flag: 'image', env: 'LB_IMAGE', default: 'ring-balancer-replica:latest', help: 'replica image (docker provider)' },
   { flag: 'network', env: 'LB_NETWORK', default: 'net1', help: 'Docker network for replicas, or `host` for host networking' },
   { flag: 'owner', env: 'LB_OWNER', default: 'ring-balancer', help: 'label value marking the containers this balancer owns' },
@@ -107,13 +116,13 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'health-fall', env: 'LB_HEALTH_FALL', default: '3', help: 'consecutive failed probes that make a replica dead' },
   { flag: 'start-timeout', env: 'LB_START_TIMEOUT', default: '15000', help: 'ms a new replica has to answer its heartbeat' },
   { flag: 'drain-timeout', env: 'LB_DRAIN_TIMEOUT', default: '10000', help: 'ms in-flight requests may take to finish on a leaving replica' },
-  { flag: 'upstream-timeout', env: 'LB_UPSTREAM_TIMEOUT', default: '30000', help: 'ms a replica may take to start answering (then 504)' },
-  { flag: 'upstream-pipeline', env: 'LB_UPSTREAM_PIPELINE', default: '8', help: 'under load, up to this many GET/HEAD requests share one replica connection (HTTP/1.1 pipelining: fewer system calls; see --pipeline-stall); 1: off' },
-  { flag: 'pipeline-stall', env: 'LB_PIPELINE_STALL', default: String(POOL_DEFAULTS.stallMs), help: `ms a pipelined request stuck behind a slow answer waits before it is sent again on a connection of its own (also at least ${STALL_FACTOR}x the replica's typical answer time, and only once the replica answered a later request); that replica then gets no pipelining for ${POOL_DEFAULTS.cooldownMs / 1000} s. 0: wait up to --upstream-timeout` },
-  { flag: 'fast-front', env: 'LB_FAST_FRONT', default: 'true', boolean: true, help: 'read and answer plain GET/HEAD proxy requests on the raw socket, everything else through node:http (--fast-front=false: all through node:http)' },
+  { flag: 'upstream-timeout', env: 'LB_UPSTREAM_TIMEOUT', default: '30000', help: 'ms of silence from a replica before the request fails (504 if nothing was answered yet)' },
+  { flag: 'upstream-pipeline', env: 'LB_UPSTREAM_PIPELINE', default: '8', help: 'under load, up to this many GET/HEAD requests share one replica connection (HTTP/1.1 pipelining: fewer system calls; see Performance and `--pipeline-stall`); 1: off' },
+  { flag: 'pipeline-stall', env: 'LB_PIPELINE_STALL', default: String(POOL_DEFAULTS.stallMs), help: `ms a pipelined request stuck behind a slow answer waits before it is sent again on a connection of its own (also at least ${STALL_FACTOR}x the replica's typical answer time, and only once the replica answered a later request); that replica then gets no pipelining for ${POOL_DEFAULTS.cooldownMs / 1000} s. 0: wait up to \`--upstream-timeout\`` },
+  { flag: 'fast-front', env: 'LB_FAST_FRONT', default: 'true', boolean: true, help: 'read and answer plain GET/HEAD proxy requests on the raw socket, everything else through node:http (`--fast-front=false`: all through node:http; see Performance)' },
   { flag: 'max-body', env: 'LB_MAX_BODY', default: '65536', help: 'largest admin request body in bytes (then 413)' },
   { flag: 'tcp-port', env: 'LB_TCP_PORT', help: 'also proxy raw TCP (L4 mode) on this port, 0: any free port (default: no TCP listener)' },
-  { flag: 'tcp-key', env: 'LB_TCP_KEY', default: 'ip', help: 'TCP connection key: ip (client address) or ip-port (client address and port)' },
+  { flag: 'tcp-key', env: 'LB_TCP_KEY', default: 'ip', help: 'TCP connection key: `ip` (client address) or `ip-port` (client address and port)' },
   { flag: 'tcp-connect-timeout', env: 'LB_TCP_CONNECT_TIMEOUT', default: '5000', help: 'ms a replica may take to accept a TCP connection (then the next one is tried)' },
   { flag: 'idle-timeout', env: 'LB_IDLE_TIMEOUT', default: '3600000', help: 'ms a TCP connection or WebSocket tunnel may carry no byte before it is closed (0: never)' },
   { flag: 'max-connections', env: 'LB_MAX_CONNECTIONS', default: '10000', help: 'most TCP connections plus WebSocket tunnels open at once; more are refused' },
@@ -128,6 +137,8 @@ const byFlag = new Map(OPTIONS.map((o) => [o.flag, o]))
 /** Raw string values by flag name, from argv then env (argv wins). `help` set when asked. */
 export interface RawArgs {
   values: Record<string, string>
+  /** Flags whose value came from the environment (no flag given): errors name the variable. */
+  fromEnv: Set<string>
   help: boolean
 }
 
@@ -144,9 +155,13 @@ const PARSE_OPTIONS = Object.fromEntries([
  */
 export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {}): RawArgs {
   const values: Record<string, string> = {}
+  const fromEnv = new Set<string>()
   for (const o of OPTIONS) {
     const v = env[o.env]
-    if (v !== undefined && v !== '') values[o.flag] = v
+    if (v !== undefined && v !== '') {
+      values[o.flag] = v
+      fromEnv.add(o.flag)
+    }
   }
   let help = false
   const { tokens } = parseFlags({ args: [...argv], options: PARSE_OPTIONS, strict: false, allowPositionals: true, tokens: true })
@@ -163,17 +178,18 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {}):
     }
     const option = token.name === 'help' ? undefined : byFlag.get(token.name)
     if (!option) throw new ConfigError(`unknown flag --${token.name} (see --help)`)
+    fromEnv.delete(option.flag)
     if (token.value !== undefined) values[option.flag] = token.value
     else if (option.boolean) values[option.flag] = 'true'
     else throw new ConfigError(`--${option.flag} needs a value`)
   }
-  return { values, help }
+  return { values, fromEnv, help }
 }
 
 function integer(flag: string, text: string, min: number, max: number): number {
   const n = /^-?\d+$/.test(text.trim()) ? Number(text.trim()) : NaN
   if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw new ConfigError(`--${flag} must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}`)
+    throw new ConfigError(`--${flag} must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}`, flag)
   }
   return n
 }
@@ -182,12 +198,12 @@ function boolean(flag: string, text: string): boolean {
   const t = text.trim().toLowerCase()
   if (['true', '1', 'yes', 'on'].includes(t)) return true
   if (['false', '0', 'no', 'off'].includes(t)) return false
-  throw new ConfigError(`--${flag} must be true or false, got ${JSON.stringify(text)}`)
+  throw new ConfigError(`--${flag} must be true or false, got ${JSON.stringify(text)}`, flag)
 }
 
 function oneOf<T extends string>(flag: string, text: string, allowed: readonly T[]): T {
   if ((allowed as readonly string[]).includes(text)) return text as T
-  throw new ConfigError(`--${flag} must be one of ${allowed.join(', ')}, got ${JSON.stringify(text)}`)
+  throw new ConfigError(`--${flag} must be one of ${allowed.join(', ')}, got ${JSON.stringify(text)}`, flag)
 }
 
 function wrap<T>(flag: string, parse: () => T): T {
@@ -195,12 +211,27 @@ function wrap<T>(flag: string, parse: () => T): T {
     return parse()
   } catch (err) {
     if (err instanceof ConfigError) throw err
-    throw new ConfigError(`--${flag}: ${(err as Error).message}`)
+    throw new ConfigError(`--${flag}: ${(err as Error).message}`, flag)
   }
 }
 
-/** Validate raw values into a frozen Config. Throws ConfigError with a message for the user. */
-export function buildConfig(values: Readonly<Record<string, string>>): Config {
+/**
+ * Validate raw values into a frozen Config. Throws ConfigError with a message for the user;
+ * a bad value that came from the environment (`fromEnv`) is named by its variable
+ * (`LB_PORT must be ...`), since that is what the user has to change.
+ */
+export function buildConfig(values: Readonly<Record<string, string>>, fromEnv: ReadonlySet<string> = new Set()): Config {
+  try {
+    return validate(values)
+  } catch (err) {
+    if (err instanceof ConfigError && err.flag !== undefined && fromEnv.has(err.flag)) {
+      throw new ConfigError(err.message.replace(`--${err.flag}`, byFlag.get(err.flag)!.env), err.flag)
+    }
+    throw err
+  }
+}
+
+function validate(values: Readonly<Record<string, string>>): Config {
   const get = (flag: string): string => values[flag] ?? byFlag.get(flag)!.default ?? ''
   const replicas = integer('replicas', get('replicas'), 0, 1000)
   const slots = integer('slots', get('slots'), 1, 65536)
@@ -211,15 +242,15 @@ export function buildConfig(values: Readonly<Record<string, string>>): Config {
     names = Array.from({ length: replicas }, (_, i) => `Server ${i + 1}`)
   } else {
     names = get('names').split(',').map((s) => s.trim()).filter((s) => s !== '')
-    if (names.length > replicas) throw new ConfigError(`--names lists ${names.length} names but --replicas is ${replicas}`)
+    if (names.length > replicas) throw new ConfigError(`--names lists ${names.length} names but --replicas is ${replicas}`, 'names')
     for (const name of names) wrap('names', () => validateHostname(name))
-    if (new Set(names).size !== names.length) throw new ConfigError('--names has a duplicate name')
+    if (new Set(names).size !== names.length) throw new ConfigError('--names has a duplicate name', 'names')
   }
 
   const weights = new Map<string, number>()
   if (values.weights !== undefined) {
     const list = get('weights').split(',').map((s) => s.trim())
-    if (list.length > names.length) throw new ConfigError(`--weights lists ${list.length} weights but there are ${names.length} named replicas (see --names)`)
+    if (list.length > names.length) throw new ConfigError(`--weights lists ${list.length} weights but there are ${names.length} named replicas (see --names)`, 'weights')
     list.forEach((w, k) => weights.set(names[k]!, integer('weights', w, 1, MAX_WEIGHT)))
   }
   const factorText = get('balance-factor').trim().toLowerCase()
@@ -227,7 +258,7 @@ export function buildConfig(values: Readonly<Record<string, string>>): Config {
   if (factorText !== 'off') {
     balanceFactor = /^\d+(\.\d+)?$/.test(factorText) ? Number(factorText) : NaN
     if (!(balanceFactor >= 1 && balanceFactor <= 100)) {
-      throw new ConfigError(`--balance-factor must be a number from 1 to 100 (e.g. 1.25) or off, got ${JSON.stringify(get('balance-factor'))}`)
+      throw new ConfigError(`--balance-factor must be a number from 1 to 100 (e.g. 1.25) or off, got ${JSON.stringify(get('balance-factor'))}`, 'balance-factor')
     }
   }
 
@@ -239,13 +270,13 @@ export function buildConfig(values: Readonly<Record<string, string>>): Config {
   })
 
   const network = get('network').trim()
-  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(network)) throw new ConfigError(`--network must be a Docker network name or host, got ${JSON.stringify(network)}`)
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(network)) throw new ConfigError(`--network must be a Docker network name or host, got ${JSON.stringify(network)}`, 'network')
   const owner = get('owner').trim()
-  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/.test(owner)) throw new ConfigError(`--owner must be 1-63 letters, digits, '_', '.' or '-', got ${JSON.stringify(owner)}`)
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/.test(owner)) throw new ConfigError(`--owner must be 1-63 letters, digits, '_', '.' or '-', got ${JSON.stringify(owner)}`, 'owner')
   const image = get('image').trim()
-  if (image === '' || /\s/.test(image)) throw new ConfigError(`--image must be an image name, got ${JSON.stringify(image)}`)
+  if (image === '' || /\s/.test(image)) throw new ConfigError(`--image must be an image name, got ${JSON.stringify(image)}`, 'image')
   const host = get('host').trim()
-  if (host === '') throw new ConfigError('--host must not be empty')
+  if (host === '') throw new ConfigError('--host must not be empty', 'host')
 
   const config: Config = {
     host,
@@ -315,6 +346,16 @@ function deepFreeze<T>(value: T): T {
   return Object.freeze(value)
 }
 
+/** The default as --help and the README's table show it ('' when there is none). */
+export function defaultText(o: Option): string {
+  return o.default ?? o.derivedDefault ?? ''
+}
+
+/** Help text without its Markdown code marks (the README shows them, a terminal need not). */
+export function plain(text: string): string {
+  return text.replaceAll('`', '')
+}
+
 /** `--help` text, generated from the option table. */
 export function helpText(): string {
   const lines = [
@@ -326,8 +367,9 @@ export function helpText(): string {
   ]
   for (const o of OPTIONS) {
     const left = `  --${o.flag}${o.boolean ? '' : ' VALUE'}`
-    const def = o.default !== undefined ? ` (default ${o.default})` : ''
-    lines.push(`${left.padEnd(28)} ${o.help}${def}  [${o.env}]`)
+    const shown = defaultText(o)
+    const def = shown !== '' ? ` (default ${shown})` : ''
+    lines.push(`${left.padEnd(28)} ${plain(o.help)}${def}  [${o.env}]`)
   }
   lines.push('  --help                       this text')
   return lines.join('\n')
@@ -335,5 +377,6 @@ export function helpText(): string {
 
 /** Config from argv and env in one call, for main and tests. */
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}): Config {
-  return buildConfig(parseArgs(argv, env).values)
+  const args = parseArgs(argv, env)
+  return buildConfig(args.values, args.fromEnv)
 }

@@ -5,7 +5,7 @@
  * and on SIGINT/SIGTERM drains and stops every replica before exiting.
  */
 import { ConfigError, buildConfig, helpText, parseArgs } from './config.js'
-import { startApp } from './app.js'
+import { startApp, type App } from './app.js'
 
 async function main(): Promise<void> {
   let config
@@ -15,7 +15,7 @@ async function main(): Promise<void> {
       console.log(helpText())
       return
     }
-    config = buildConfig(args.values)
+    config = buildConfig(args.values, args.fromEnv)
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(`error: ${err.message}`)
@@ -25,27 +25,28 @@ async function main(): Promise<void> {
     throw err
   }
 
-  let app
-  try {
-    app = await startApp(config)
-  } catch (err) {
-    console.error(`error: could not start the balancer: ${(err as Error).message}`)
-    process.exitCode = 1
-    return
-  }
-  const { N, replicas } = app.balancer.membership()
-  console.log(`ring-balancer listening on ${app.url} with ${N} replicas: ${replicas.join(', ')}`)
-  console.log(`try: curl ${app.url}/home`)
-
-  let stopping = false
+  // Signals are handled from the start: one that arrives while replicas are still starting
+  // stops the balancer as soon as it is up, so nothing it started is left behind.
+  // A second signal exits at once, but not one that arrives within REPEAT_MS of the first:
+  // Ctrl-C under `npm start` reaches the balancer twice, from the terminal (the whole
+  // foreground process group) and forwarded by npm, a few ms apart.
+  const REPEAT_MS = 500
+  let app: App | undefined
+  let stopping: string | undefined
+  let stoppedAt = 0
   const stop = (signal: string): void => {
     if (stopping) {
+      if (Date.now() - stoppedAt < REPEAT_MS) return
       console.error(`${signal} again: exiting now`)
       process.exit(1)
     }
-    stopping = true
+    stopping = signal
+    stoppedAt = Date.now()
     console.log(`${signal}: draining and stopping replicas...`)
-    app.close().then(
+    if (app) finish(app)
+  }
+  const finish = (started: App): void => {
+    started.close().then(
       () => {
         console.log('stopped')
         process.exit(0)
@@ -58,6 +59,18 @@ async function main(): Promise<void> {
   }
   process.on('SIGINT', () => stop('SIGINT'))
   process.on('SIGTERM', () => stop('SIGTERM'))
+
+  try {
+    app = await startApp(config)
+  } catch (err) {
+    console.error(`error: could not start the balancer: ${(err as Error).message}`)
+    process.exit(1)
+  }
+  if (stopping) return finish(app)
+  const { N, replicas } = app.balancer.membership()
+  console.log(`ring-balancer listening on ${app.url} with ${N} replicas: ${replicas.join(', ')}`)
+  for (const l of app.listeners) console.log(`  ${l.name.padEnd(9)} ${l.address}`)
+  console.log(`try: curl ${app.url}/home`)
 }
 
 main().catch((err: unknown) => {

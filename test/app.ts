@@ -8,7 +8,7 @@ import { startApp } from '../src/app.js'
 import { ProcessProvider } from '../src/replicas/process.js'
 import { alive, call } from './fixtures/http.js'
 
-t.test('a port already in use fails the start and leaves no replica running', async (t) => {
+t.test('a port already in use fails the start before any replica starts', async (t) => {
   const blocker = createServer().listen(0, '127.0.0.1')
   await once(blocker, 'listening')
   t.teardown(() => blocker.close())
@@ -21,9 +21,12 @@ t.test('a port already in use fails the start and leaves no replica running', as
     pids.push(Number(h.id))
     return h
   }
-  await t.rejects(startApp(loadConfig(['--port', String(port), '--host', '127.0.0.1', '--quiet']), { provider }), { code: 'EADDRINUSE' })
-  t.equal(pids.length, 3, 'the replicas had started')
-  t.notOk(pids.some(alive), 'and were stopped')
+  await t.rejects(startApp(loadConfig(['--port', String(port), '--host', '127.0.0.1', '--quiet']), { provider }), {
+    code: 'EADDRINUSE',
+    message: `the HTTP port is in use: 127.0.0.1:${port} (EADDRINUSE); choose another port with --port or LB_PORT`,
+  })
+  t.equal(pids.length, 0, 'no replica was started')
+  t.same(provider.list(), [])
 })
 
 t.test('close is idempotent and stops the front and the replicas', async (t) => {

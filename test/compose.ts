@@ -18,7 +18,8 @@ import { call, waitFor, type Reply } from './fixtures/http.js'
 import { fromDeadRun } from './fixtures/runs.js'
 
 const REQUIRED = process.env.REQUIRE_DOCKER === '1'
-const IMAGES = ['ring-balancer:latest', 'ring-balancer-replica:latest']
+const STANDIN = 'ring-balancer/node-standin:20'
+const IMAGES = ['ring-balancer:latest', 'ring-balancer-replica:latest', STANDIN]
 const FILES = ['-f', 'docker-compose.yml', '-f', 'docker-compose.host.yml']
 const PROJECT_LABEL = 'com.docker.compose.project'
 /** Project and owner are `rbcompose-<pid>-<random>`: a crashed run's leftovers are found by the pid. */
@@ -146,6 +147,33 @@ if (reason && REQUIRED) {
 
   const timing: Record<string, number> = {}
   let started = Date.now()
+
+  t.test('docker-compose.yml builds both images on the host network (no DNS on the default build bridge here)', async (t) => {
+    const config = await run([...compose, '-f', 'docker-compose.yml', 'config'], env, 30_000)
+    t.equal(config.code, 0, 'compose config') || t.comment(config.out)
+    for (const service of ['replica', 'balancer']) {
+      const block = new RegExp(`\\n  ${service}:\\n((?:    .*\\n|\\n)*)`).exec(config.out)?.[1] ?? ''
+      const build = /\n?    build:\n((?: {6}.*\n)*)/.exec(block)?.[1] ?? ''
+      t.match(build, /^ {6}network: host$/m, `${service}: build.network is host`)
+    }
+  })
+
+  t.test('a build that cannot reach the npm registry fails within a minute and says why', async (t) => {
+    // The real Dockerfile's build stage with no network at all (what a build network without
+    // DNS looks like to npm). --no-cache: a cached `npm ci` layer would hide the failure.
+    const begin = Date.now()
+    const build = await run(['docker', 'build', '--network', 'none', '--no-cache', '--force-rm', '--target', 'build', '--build-arg', `NODE_IMAGE=${STANDIN}`, '-f', 'replica/Dockerfile', '.'], env, 150_000)
+    const seconds = (Date.now() - begin) / 1000
+    t.not(build.code, 0, 'the build fails')
+    t.match(build.out, /ERROR: the build cannot reach the npm registry: registry\.npmjs\.org (does not resolve|did not resolve within 15 s)/, 'naming the registry')
+    t.match(build.out, /build with host networking/, 'and what to do')
+    t.ok(seconds < 60, `within a minute (${seconds.toFixed(0)} s, including the image layers on vfs)`)
+    t.same(
+      (await docker.listContainers({ filters: JSON.stringify({ status: ['running'], ancestor: [STANDIN] }) })).filter((c) => /npm (ci|install)/.test(c.Command)),
+      [],
+      'no build container left running npm',
+    )
+  })
 
   t.test('up: the balancer container starts 3 replica containers and serves on loopback', async (t) => {
     const up = await composeRun(['up', '-d', '--no-build', 'balancer-host'], 90_000)

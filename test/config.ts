@@ -70,6 +70,16 @@ t.test('bad values get clear messages', async (t) => {
   t.throws(() => loadConfig([], { LB_SLOTS: '0' }), ConfigError, 'env values are validated too')
 })
 
+t.test('a bad value from the environment names the variable, one from a flag names the flag', async (t) => {
+  t.throws(() => loadConfig([], { LB_PORT: 'abc' }), { message: 'LB_PORT must be an integer from 0 to 65535, got "abc"' })
+  t.throws(() => loadConfig(['--port', 'abc'], {}), { message: '--port must be an integer from 0 to 65535, got "abc"' })
+  // The flag wins over the environment, so the flag is what is wrong.
+  t.throws(() => loadConfig(['--port', 'abc'], { LB_PORT: '5000' }), { message: '--port must be an integer from 0 to 65535, got "abc"' })
+  t.throws(() => loadConfig([], { LB_HASH: 'nope' }), { message: /^LB_HASH: / })
+  t.throws(() => loadConfig([], { LB_QUIET: 'maybe' }), { message: 'LB_QUIET must be true or false, got "maybe"' })
+  t.throws(() => loadConfig([], { LB_NAMES: 'a,a' }), { message: 'LB_NAMES has a duplicate name' })
+})
+
 t.test('--help lists every flag with its env twin', async (t) => {
   t.equal(parseArgs(['--help']).help, true)
   t.equal(parseArgs(['-h']).help, true)

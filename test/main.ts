@@ -2,28 +2,13 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { readdirSync, readFileSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { projectRoot } from '../src/paths.js'
 import { alive, call, waitFor } from './fixtures/http.js'
+import { childrenOf } from './fixtures/procs.js'
 
 const entry = join(projectRoot, 'dist', 'src', 'main.js')
-
-/** Pids whose parent is `pid` (from /proc). */
-function childrenOf(pid: number): number[] {
-  const out: number[] = []
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8')
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-      if (ppid === pid) out.push(Number(d))
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return out
-}
 
 function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [entry, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -90,4 +75,50 @@ t.test('replicas do not outlive a SIGKILLed balancer either', async (t) => {
   await once(child, 'exit')
   await waitFor('orphaned replicas to exit', () => !replicas.some(alive), 5000)
   t.pass('replicas exit when their IPC channel closes')
+})
+
+t.test('every listener is logged with its real bound address', async (t) => {
+  const child = spawn(process.execPath, [entry, '--port', '0', '--tcp-port', '0', '--host', '127.0.0.1', '--replicas', '1'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL')
+  })
+  let stdout = ''
+  child.stdout.on('data', (d) => (stdout += d))
+  await waitFor('the try line', () => /try: curl/.test(stdout), 20_000)
+  const http = /^ {2}HTTP +127\.0\.0\.1:(\d+)$/m.exec(stdout)
+  const tcp = /^ {2}TCP mode +127\.0\.0\.1:(\d+)$/m.exec(stdout)
+  t.ok(http, 'the HTTP listener line')
+  t.ok(tcp, 'the TCP mode listener line')
+  t.not(http?.[1], '0', 'the bound port, not the configured 0')
+  t.equal((await call(`http://127.0.0.1:${http?.[1]}/home`)).status, 200, 'the logged HTTP address answers')
+  const viaTcp = await call(`http://127.0.0.1:${tcp?.[1]}/home`)
+  t.equal(viaTcp.status, 200, 'the logged TCP mode address answers')
+  child.kill('SIGTERM')
+  await once(child, 'exit')
+})
+
+t.test('a port in use: the error names the flag and env variable, before any replica starts', async (t) => {
+  const blocker = createServer()
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => blocker.close())
+  const port = (blocker.address() as { port: number }).port
+  const started = Date.now()
+  const http = await run(['--port', String(port), '--host', '127.0.0.1'])
+  t.equal(http.code, 1)
+  t.equal(http.stderr.trim(), `error: could not start the balancer: the HTTP port is in use: 127.0.0.1:${port} (EADDRINUSE); choose another port with --port or LB_PORT`)
+  t.notMatch(http.stdout, /replica/, 'no replica was started')
+  t.ok(Date.now() - started < 10_000, 'fails at once, without waiting for replicas')
+  const tcp = await run(['--port', '0', '--tcp-port', String(port), '--host', '127.0.0.1'])
+  t.equal(tcp.code, 1)
+  t.match(tcp.stderr, `the TCP mode port is in use: 127.0.0.1:${port} (EADDRINUSE); choose another port with --tcp-port or LB_TCP_PORT`)
+  t.notMatch(tcp.stdout, /replica/, 'no replica was started')
+})
+
+t.test('LB_PORT=abc is reported as LB_PORT', async (t) => {
+  const child = spawn(process.execPath, [entry], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LB_PORT: 'abc' } })
+  let stderr = ''
+  child.stderr.on('data', (d) => (stderr += d))
+  const [code] = await once(child, 'exit')
+  t.equal(code, 2)
+  t.equal(stderr.trim(), 'error: LB_PORT must be an integer from 0 to 65535, got "abc"')
 })

@@ -3,6 +3,11 @@
  * built replica server on a free loopback port (the embedded default; no Docker needed).
  * The child binds port 0 and reports the port over IPC, so there is no free-port race; it
  * also exits when the IPC channel closes, so replicas never outlive a killed balancer.
+ * Each child runs in a process group (session) of its own: Ctrl-C in a terminal signals the
+ * terminal's whole foreground group, and a replica that took that SIGINT would die before the
+ * balancer could drain it (and look like a crash to be replaced). Only the balancer stops its
+ * replicas; on every other way the balancer can end (crash, SIGKILL, a second Ctrl-C) the
+ * kernel closes the IPC channel and the replica exits on 'disconnect' (replica/server.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
@@ -49,6 +54,8 @@ export class ProcessProvider implements ReplicaProvider {
     const child = spawn(process.execPath, [this.entry], {
       env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: this.host, SERVER_ID: name },
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      // Its own process group: terminal signals (Ctrl-C) reach the balancer only.
+      detached: true,
     })
     let stderr = ''
     child.stderr!.setEncoding('utf8').on('data', (d: string) => {

@@ -125,8 +125,8 @@ t.test('a frozen replica is found dead by the checker: idempotent requests in fl
   t.equal(get.status, 200, 'the GET stuck on the frozen replica was answered by another')
   for (const r of [get, del, post, put]) t.ok(r.at - deadAt < 1000, `answered ${r.at - deadAt} ms after the replica was found dead`)
   t.not(servedBy(get.body), victim)
-  // DELETE has no body: idempotent, retried; the replica answers 404 for it -> the SPEC's 400.
-  t.equal(del.status, 400, 'the DELETE was retried on a live replica')
+  // DELETE has no body: idempotent, retried; a live replica answers 405 (/home is GET/HEAD).
+  t.equal(del.status, 405, 'the DELETE was retried on a live replica')
   for (const [method, res] of [['POST', post], ['PUT', put]] as const) {
     t.equal(res.status, 502, `${method} with a body already sent is not replayed: 502`)
     t.match(res.json, { status: 'failure', message: /^<Error> Server replica 'Server 3' could not be reached/ })
