@@ -3,6 +3,7 @@
  * so that `npm run bench -- FLAGS` means the same to both, and the walk for the smaller
  * scripts whose every flag takes a value (ab.ts, profile.ts, ring-quality.ts).
  */
+import { parseArgs } from 'node:util'
 
 /** What every load bench takes. */
 export interface RunOptions {
@@ -22,18 +23,44 @@ export interface FlagValue {
   num(min: number): number
 }
 
+/** The run flags every load bench knows; a script's own flags go to its `other` callback. */
+const RUN_OPTIONS = {
+  help: { type: 'boolean', short: 'h' },
+  duration: { type: 'string' },
+  warmup: { type: 'string' },
+  repeats: { type: 'string' },
+  connections: { type: 'string' },
+  quick: { type: 'boolean' },
+  out: { type: 'string' },
+} as const
+
 /**
- * Walk `argv`: --help prints `help` and exits; --duration, --warmup, --repeats,
- * --connections (comma list), --quick and --out set `o`; any other flag goes to `other`,
- * which returns false for a flag it does not know (then this throws).
+ * Flags by node:util's parseArgs (non-strict: every token comes back, the messages stay ours):
+ * --help prints `help` and exits; --duration, --warmup, --repeats, --connections (comma
+ * list), --quick and --out set `o`; any other flag goes to `other`, which returns false for a
+ * flag it does not know (then this throws). A value is the next argument, whatever it looks
+ * like (as before).
  */
 export function parseRunFlags(argv: readonly string[], o: RunOptions, help: string, other: (flag: string, value: FlagValue) => boolean): void {
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i]!
+  // A value is taken from the next argument by what a flag's handler asks for, which node:util
+  // cannot know of a script's own flags: after each such value, parsing starts again behind it.
+  let start = 0
+  while (start < argv.length) start = runFlagsFrom(argv, start, o, help, other)
+}
+
+/** Handle the flags from `argv[start]` on; returns where to go on (argv.length when done). */
+function runFlagsFrom(argv: readonly string[], start: number, o: RunOptions, help: string, other: (flag: string, value: FlagValue) => boolean): number {
+  const rest = argv.slice(start)
+  const { tokens } = parseArgs({ args: rest, options: RUN_OPTIONS, strict: false, allowPositionals: true, tokens: true })
+  for (const token of tokens) {
+    // The argument as written: `--flag=value` stays one unknown word, as it always was here.
+    const flag = rest[token.index]!
+    let took = false
     const value: FlagValue = {
       text: () => {
-        const v = argv[++i]
+        const v = rest[token.index + 1]
         if (v === undefined) throw new Error(`${flag} needs a value`)
+        took = true
         return v
       },
       num: (min) => {
@@ -70,20 +97,29 @@ export function parseRunFlags(argv: readonly string[], o: RunOptions, help: stri
       default:
         if (!other(flag, value)) throw new Error(`unknown flag ${flag} (see --help)`)
     }
+    if (took) return start + token.index + 2
   }
+  return argv.length
 }
 
+
 /**
- * Walk `argv` where every flag takes a value: `setters` maps each flag to what it sets. A flag
+ * Flags where every flag takes a value, by node:util's parseArgs (non-strict, so every token
+ * comes back and the messages stay ours): `setters` maps each flag to what it sets. A flag
  * without a value throws, and so does one not in `setters` (the message ends in `usage`).
+ * `--flag value` and `--flag=value` both work.
  */
 export function parseValueFlags(argv: readonly string[], setters: Readonly<Record<string, (value: string) => void>>, usage: string): void {
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i]!
-    const v = argv[++i]
-    if (v === undefined) throw new Error(`${flag} needs a value`)
-    const set = Object.hasOwn(setters, flag) ? setters[flag] : undefined
-    if (set === undefined) throw new Error(`unknown flag ${flag}; use ${usage}`)
-    set(v)
+  const options = Object.fromEntries(Object.keys(setters).map((flag) => [flag.replace(/^--/, ''), { type: 'string' as const }]))
+  const { tokens } = parseArgs({ args: [...argv], options, strict: false, allowPositionals: true, tokens: true })
+  for (const token of tokens) {
+    const raw = argv[token.index]!
+    const flag = token.kind === 'option' && token.rawName.startsWith('--') ? token.rawName : raw
+    const set = token.kind === 'option' && Object.hasOwn(setters, flag) ? setters[flag] : undefined
+    const value = token.kind === 'option' ? token.value : undefined
+    // As the walk this replaced: a flag with nothing after it needs a value, known or not.
+    if (value === undefined && (set !== undefined || token.index === argv.length - 1)) throw new Error(`${flag} needs a value`)
+    if (set === undefined) throw new Error(`unknown flag ${raw}; use ${usage}`)
+    set(value!)
   }
 }

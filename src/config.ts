@@ -5,7 +5,8 @@
  */
 import { parseArgs as parseFlags } from 'node:util'
 import { parseHashSpec, type HashSpec } from './ring/hashes.js'
-import { MAX_WEIGHT } from './ring/ring.js'
+import { DEFAULT_SLOTS, MAX_WEIGHT } from './ring/ring.js'
+import { DEFAULT_START_TIMEOUT_MS } from './replicas/provider.js'
 import { parseKeySource, type KeySource } from './route/keys.js'
 import { validateHostname } from './membership/names.js'
 import type { TcpKey } from './front/tcp.js'
@@ -98,7 +99,7 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'host', env: 'LB_HOST', default: '0.0.0.0', help: 'address to listen on' },
   { flag: 'replicas', env: 'LB_REPLICAS', default: '3', help: 'number of replicas to keep running (N)' },
   { flag: 'names', env: 'LB_NAMES', help: 'comma-separated names of the first replicas (default `Server 1`..`Server N`)' },
-  { flag: 'slots', env: 'LB_SLOTS', default: '512', help: 'ring size M, 1..65536' },
+  { flag: 'slots', env: 'LB_SLOTS', default: String(DEFAULT_SLOTS), help: 'ring size M, 1..65536' },
   { flag: 'vnodes', env: 'LB_VNODES', derivedDefault: 'round(log2 M)', help: 'virtual servers per replica K (9 for 512 slots)' },
   { flag: 'hash', env: 'LB_HASH', default: 'default', help: 'hash preset: `default` (balanced table), `ring`, `assignment`, `quadratic`, `linear` or `custom:h=A,B,C;phi=A,B,C,D,E`' },
   { flag: 'probe', env: 'LB_PROBE', default: 'linear', help: 'collision probing: `linear` or `quadratic` (the vnode presets; not `default`)' },
@@ -114,7 +115,7 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'health-timeout', env: 'LB_HEALTH_TIMEOUT', default: '500', help: 'ms a heartbeat may take before it counts as failed' },
   { flag: 'health-rise', env: 'LB_HEALTH_RISE', default: '2', help: 'consecutive good probes that make a replica healthy again' },
   { flag: 'health-fall', env: 'LB_HEALTH_FALL', default: '3', help: 'consecutive failed probes that make a replica dead' },
-  { flag: 'start-timeout', env: 'LB_START_TIMEOUT', default: '15000', help: 'ms a new replica has to answer its heartbeat' },
+  { flag: 'start-timeout', env: 'LB_START_TIMEOUT', default: String(DEFAULT_START_TIMEOUT_MS), help: 'ms a new replica has to answer its heartbeat' },
   { flag: 'drain-timeout', env: 'LB_DRAIN_TIMEOUT', default: '10000', help: 'ms in-flight requests may take to finish on a leaving replica' },
   { flag: 'upstream-timeout', env: 'LB_UPSTREAM_TIMEOUT', default: '30000', help: 'ms of silence from a replica before the request fails (504 if nothing was answered yet)' },
   { flag: 'upstream-pipeline', env: 'LB_UPSTREAM_PIPELINE', default: '8', help: 'under load, up to this many GET/HEAD requests share one replica connection (HTTP/1.1 pipelining: fewer system calls; see Performance and `--pipeline-stall`); 1: off' },

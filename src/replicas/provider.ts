@@ -5,6 +5,9 @@
  * `docker` (containers through dockerode).
  */
 
+/** ms a new replica may take to answer its heartbeat (config.ts's --start-timeout default too). */
+export const DEFAULT_START_TIMEOUT_MS = 15_000
+
 /** A running replica as its provider knows it. */
 export interface ReplicaHandle {
   /** The replica's hostname as users see it (`Server 1`); also its SERVER_ID. */

@@ -34,6 +34,8 @@ export interface RingOptions {
 }
 
 export const MAX_SLOTS = 65536
+/** Ring size M when none is given (config.ts's --slots default too). */
+export const DEFAULT_SLOTS = 512
 /** Largest member weight (as HAProxy's server weights, 1..256). */
 export const MAX_WEIGHT = 256
 
@@ -93,7 +95,7 @@ export class HashRing<T> {
   private dirty = false
 
   constructor(options: RingOptions = {}) {
-    const m = options.slots ?? 512
+    const m = options.slots ?? DEFAULT_SLOTS
     if (!Number.isInteger(m) || m < 1 || m > MAX_SLOTS) {
       throw new RangeError(`slots (M) must be an integer from 1 to ${MAX_SLOTS}, got ${m}`)
     }

@@ -12,7 +12,7 @@
  * (`keep`). Failures become DockerProviderError with a stable `code` (errors.ts).
  */
 import Docker from 'dockerode'
-import type { ReplicaHandle, ReplicaProvider } from '../provider.js'
+import { DEFAULT_START_TIMEOUT_MS, type ReplicaHandle, type ReplicaProvider } from '../provider.js'
 import { containerLogs, lastLine, removeQuietly, stopAndRemove } from './containers.js'
 import { DockerProviderError, PortTaken, engineError, engineMessage, imageMissing, nameConflict, statusOf } from './errors.js'
 import { DieEvents } from './events.js'
@@ -69,7 +69,7 @@ export class DockerProvider implements ReplicaProvider {
     this.network = options.network ?? 'net1'
     this.owner = options.owner ?? 'ring-balancer'
     this.keep = options.keep ?? false
-    this.startTimeoutMs = options.startTimeoutMs ?? 15_000
+    this.startTimeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS
     this.events = new DieEvents(this.docker, this.owner, (id) => this.onDie(id))
   }
 
