@@ -53,5 +53,5 @@ COPY --from=build /src/app/dist/replica ./dist/replica
 # by default because the gid differs from host to host). Access to the Docker socket is
 # root-equivalent on the host either way, so non-root here limits mistakes, not attackers.
 USER node
-EXPOSE 5000
+EXPOSE 5000 5050
 ENTRYPOINT ["node", "dist/src/main.js"]

@@ -71,7 +71,8 @@ async function startBuild(label: string, dist: string, replicas: readonly Replic
   const port = await freePort()
   const upstreams = replicas.map((r) => ({ name: r.name, host: r.host, port: r.port }))
   const child = spawn(process.execPath, [join(dist, 'bench', 'serve.js'), '--port', String(port), '--host', '127.0.0.1', '--replicas', String(replicas.length), '--quiet', ...extraFlags], {
-    env: { ...process.env, BENCH_UPSTREAMS: JSON.stringify(upstreams) },
+    // No admin listener (env, not a flag: the older dist may not know --admin-port).
+    env: { ...process.env, LB_ADMIN_PORT: 'off', BENCH_UPSTREAMS: JSON.stringify(upstreams) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
   process.once('exit', () => child.kill('SIGKILL'))

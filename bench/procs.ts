@@ -173,7 +173,8 @@ export async function startBalancer(replicas: readonly Replica[], args: readonly
   const port = await freePort()
   const upstreams = replicas.map((r) => ({ name: r.name, host: r.host, port: r.port }))
   const child = spawn(process.execPath, [distServe, '--port', String(port), '--host', '127.0.0.1', '--replicas', String(replicas.length), '--quiet', ...args], {
-    env: { ...process.env, BENCH_UPSTREAMS: JSON.stringify(upstreams) },
+    // No admin listener: several benchmark balancers run at once (env: an older dist ignores it).
+    env: { ...process.env, LB_ADMIN_PORT: 'off', BENCH_UPSTREAMS: JSON.stringify(upstreams) },
     stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
   })
   track(child)
@@ -198,6 +199,7 @@ export async function startBalancer(replicas: readonly Replica[], args: readonly
 export async function startMain(args: readonly string[]): Promise<BalancerProcess> {
   if (!existsSync(distMain)) throw new Error(`${distMain} is missing: run npm run build first`)
   const child = spawn(process.execPath, [distMain, '--port', '0', '--host', '127.0.0.1', '--quiet', ...args], {
+    env: { ...process.env, LB_ADMIN_PORT: 'off' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   track(child)

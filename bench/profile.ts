@@ -79,7 +79,7 @@ async function main(): Promise<void> {
   mkdirSync(clinicDir, { recursive: true })
   const before = new Set(readdirSync(clinicDir))
   const output = await new Promise<string>((resolve, reject) => {
-    const child = spawn(clinic, args, { cwd: root, env: { ...process.env, NO_INSIGHT: 'true' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(clinic, args, { cwd: root, env: { ...process.env, NO_INSIGHT: 'true', LB_ADMIN_PORT: 'off' }, stdio: ['ignore', 'pipe', 'pipe'] })
     let text = ''
     const timer = setTimeout(() => {
       child.kill('SIGKILL')

@@ -6,7 +6,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Server as TcpServer } from 'node:net'
 import { OPTIONS, type Config } from './config.js'
 import { Balancer } from './membership/balancer.js'
-import { createAdmin } from './admin/api.js'
+import { createAdminPlane } from './admin/plane.js'
+import { auditLine, type AuditSink } from './admin/audit.js'
 import { FastFront } from './front/fast.js'
 import { createProxy } from './front/http.js'
 import { createChooser } from './route/bounded.js'
@@ -33,6 +34,10 @@ export interface App {
   readonly tcp: TcpServer | undefined
   /** Its port (the bound one when `--tcp-port 0`). */
   readonly tcpPort: number | undefined
+  /** The admin listener (--admin-port); undefined when off. */
+  readonly adminServer: Server | undefined
+  /** `http://host:port` of the admin listener (the bound port when --admin-port 0). */
+  readonly adminUrl: string | undefined
   /** Open TCP-mode connections and WebSocket tunnels. */
   readonly tunnels: Tunnels
   /** Metrics, /stats, the dashboard and the access log (src/observe/). */
@@ -56,6 +61,8 @@ export interface StartOptions {
   log?: (line: string) => void
   /** Where error lines go (default stderr; tests that expect errors keep them out of the output). */
   error?: (line: string) => void
+  /** Where audit entries of membership requests go (default: an `audit {...}` line on stdout, even with --quiet). */
+  audit?: AuditSink
 }
 
 export async function startApp(config: Config, options: StartOptions = {}): Promise<App> {
@@ -69,6 +76,7 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
   balancer.on('joined', (u) => log(`replica ${u.name} joined (${u.host}:${u.port})`))
   balancer.on('left', (name, reason) => log(`replica ${name} left (${reason})`))
   balancer.on('error', (err) => error(`balancer: ${err.message}`))
+  logTableChanges(balancer, log)
   // Set as soon as close() is called: from then on a replica that ends is not replaced (its
   // exit is part of the shutdown, or too late to matter), and no log line says otherwise.
   let shuttingDown = false
@@ -82,7 +90,13 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
   // The health checker (a worker thread) watches every replica from its first join.
   const health = await attachHealth(balancer, config.health, { info: log, error })
 
-  const admin = createAdmin(balancer, config.maxBodyBytes)
+  let closing: Promise<void> | undefined
+  const audit = options.audit ?? ((entry) => console.log(auditLine(entry)))
+  const plane = createAdminPlane({ balancer, config: config.admin, maxBodyBytes: config.maxBodyBytes, audit, closing: () => closing !== undefined })
+  const admin = plane.main
+  // /metrics, /stats and /dashboard: on the admin listener only, never on the proxied port.
+  for (const [path, route] of observe.routes()) plane.routes.set(path, route)
+  if (plane.server) observe.watchListener('admin', plane.server)
   const keyOf = keyExtractor(config.key, config.slots)
   // One attempt loop per kind of request, over the ring's read-only view. HTTP's first pick
   // may be bounded (--balance-factor; ring.pick when off); upgrades and TCP connections take
@@ -112,11 +126,13 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
   try {
     await listen(server, config.port, config.host, 'HTTP', 'port')
     if (tcp) await listen(tcp, config.tcpPort!, config.host, 'TCP mode', 'tcp-port')
+    if (plane.server) await listen(plane.server, config.admin.port!, config.admin.host, 'admin', 'admin-port')
     await balancer.start()
   } catch (err) {
     shuttingDown = true
     if (server.listening) server.close()
     if (tcp?.listening) tcp.close()
+    if (plane.server?.listening) plane.server.close()
     await health.close()
     await balancer.close().catch(() => {})
     await observe.close()
@@ -130,11 +146,12 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
   const tcpPort = tcp ? (tcp.address() as AddressInfo).port : undefined
   const listeners: Listener[] = [{ name: 'HTTP', address: boundAddress(server) }]
   if (tcp) listeners.push({ name: 'TCP mode', address: boundAddress(tcp) })
+  if (plane.server) listeners.push({ name: 'admin', address: boundAddress(plane.server) })
 
-  let closing: Promise<void> | undefined
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       shuttingDown = true
+      const adminClosed = plane.close()
       await health.close()
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()))
       const tcpClosed = new Promise<void>((resolve) => (tcp ? tcp.close(() => resolve()) : resolve()))
@@ -145,11 +162,29 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
       server.closeAllConnections()
       front?.closeAll()
       tunnels.closeAll()
-      await Promise.all([serverClosed, tcpClosed])
+      plane.closeAll()
+      await Promise.all([serverClosed, tcpClosed, adminClosed])
       await observe.close()
     })())
 
-  return { config, balancer, server, url, tcp, tcpPort, tunnels, observe, listeners, close }
+  return { config, balancer, server, url, adminServer: plane.server, adminUrl: plane.url(), tcp, tcpPort, tunnels, observe, listeners, close }
+}
+
+/**
+ * Every change of the routing table is logged with its digest (Balancer.tableDigest), once per
+ * burst: balancers that print the same digest route every key alike.
+ */
+function logTableChanges(balancer: Balancer, log: (line: string) => void): void {
+  let pending = false
+  const changed = (): void => {
+    if (pending) return
+    pending = true
+    setImmediate(() => {
+      pending = false
+      log(`routing table ${balancer.tableDigest()} (${balancer.ring.size} replicas in the ring)`)
+    })
+  }
+  for (const event of ['joined', 'left', 'suspect', 'restored', 'dead'] as const) balancer.on(event, changed)
 }
 
 /** Header names the request key reads, which the fast front must see exactly once. */

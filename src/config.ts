@@ -11,9 +11,12 @@ import { parseKeySource, type KeySource } from './route/keys.js'
 import { validateHostname } from './membership/names.js'
 import type { TcpKey } from './front/tcp.js'
 import { POOL_DEFAULTS, STALL_FACTOR } from './upstream/defaults.js'
+import { MAX_REPLICAS_DEFAULT } from './membership/capacity.js'
+import { BODY_TIMEOUT_MS } from './admin/body.js'
+import { ADMIN_ALLOW_DEFAULT, ADMIN_HOST_DEFAULT, ADMIN_PORT_DEFAULT, MIN_TOKEN_LENGTH, allowList, tokenDigest, type AdminConfig } from './admin/options.js'
 
 export type Probe = 'linear' | 'quadratic'
-export type ProviderKind = 'process' | 'docker'
+export type ProviderKind = 'process' | 'docker' | 'swarm'
 
 export interface HealthConfig {
   readonly intervalMs: number
@@ -42,11 +45,19 @@ export interface Config {
   readonly network: string
   readonly owner: string
   readonly dockerKeep: boolean
+  /** Swarm provider: follow the writer's services instead of changing membership (`--swarm-follow`). */
+  readonly swarmFollow: boolean
+  /** Swarm provider: reach tasks at their overlay address, a host-mode published port, or decide (`auto`). */
+  readonly swarmReach: 'auto' | 'overlay' | 'host'
   readonly health: HealthConfig
   readonly startTimeoutMs: number
   readonly drainTimeoutMs: number
   readonly upstreamTimeoutMs: number
   readonly maxBodyBytes: number
+  /** Most replicas at once: /add beyond it is refused before anything starts. */
+  readonly maxReplicas: number
+  /** The admin plane: its listener, who may change membership, body timeout (src/admin/). */
+  readonly admin: AdminConfig
   readonly quiet: boolean
   /** Plain GET/HEAD requests take the fast front (src/front/) rather than node:http. */
   readonly fastFront: boolean
@@ -106,11 +117,13 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'weights', env: 'LB_WEIGHTS', help: `comma-separated weights (1..${MAX_WEIGHT}) of the first replicas, in \`--names\` order; weight 2 gets twice the slots (default 1 each)` },
   { flag: 'balance-factor', env: 'LB_BALANCE_FACTOR', default: 'off', help: 'bounded loads: a replica holding ceil(FACTOR x its fair part) of the requests in flight takes no more; the next one clockwise does (>= 1, e.g. 1.25, or `off`)' },
   { flag: 'key', env: 'LB_KEY', default: 'random', help: 'request key: `random`, `header:NAME`, `query:NAME`, `cookie:NAME`, `ip` or `path`' },
-  { flag: 'provider', env: 'LB_PROVIDER', default: 'process', help: 'replica provider: `process` (local child processes) or `docker`' },
-  { flag: 'image', env: 'LB_IMAGE', default: 'ring-balancer-replica:latest', help: 'replica image (docker provider)' },
-  { flag: 'network', env: 'LB_NETWORK', default: 'net1', help: 'Docker network for replicas, or `host` for host networking' },
-  { flag: 'owner', env: 'LB_OWNER', default: 'ring-balancer', help: 'label value marking the containers this balancer owns' },
-  { flag: 'docker-keep', env: 'LB_DOCKER_KEEP', default: 'false', boolean: true, help: 'leave replica containers running on shutdown' },
+  { flag: 'provider', env: 'LB_PROVIDER', default: 'process', help: 'replica provider: `process` (local child processes), `docker` (containers) or `swarm` (Swarm services, see [Running on a cluster](#running-on-a-cluster))' },
+  { flag: 'image', env: 'LB_IMAGE', default: 'ring-balancer-replica:latest', help: 'replica image (docker and swarm providers)' },
+  { flag: 'network', env: 'LB_NETWORK', default: 'net1', help: 'Docker network for replicas, or `host` for host networking (swarm: an overlay network, created attachable if missing)' },
+  { flag: 'owner', env: 'LB_OWNER', default: 'ring-balancer', help: 'label value marking the containers (swarm: services) this balancer owns' },
+  { flag: 'docker-keep', env: 'LB_DOCKER_KEEP', default: 'false', boolean: true, help: 'leave replica containers (swarm: services) running on shutdown' },
+  { flag: 'swarm-follow', env: 'LB_SWARM_FOLLOW', default: 'false', boolean: true, help: "swarm: follow the writer balancer's replicas (same `--owner`) instead of changing membership; `/add` and `/rm` answer 409 naming the writer. Needs `--hash default`" },
+  { flag: 'swarm-reach', env: 'LB_SWARM_REACH', default: 'auto', help: 'swarm: reach each task at its overlay address (`overlay`), at its host-mode published port (`host`), or `auto`: overlay when the balancer is attached to the overlay network' },
   { flag: 'health-interval', env: 'LB_HEALTH_INTERVAL', default: '1000', help: 'ms between heartbeat probes of a replica' },
   { flag: 'health-timeout', env: 'LB_HEALTH_TIMEOUT', default: '500', help: 'ms a heartbeat may take before it counts as failed' },
   { flag: 'health-rise', env: 'LB_HEALTH_RISE', default: '2', help: 'consecutive good probes that make a replica healthy again' },
@@ -122,12 +135,20 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'pipeline-stall', env: 'LB_PIPELINE_STALL', default: String(POOL_DEFAULTS.stallMs), help: `ms a pipelined request stuck behind a slow answer waits before it is sent again on a connection of its own (also at least ${STALL_FACTOR}x the replica's typical answer time, and only once the replica answered a later request); that replica then gets no pipelining for ${POOL_DEFAULTS.cooldownMs / 1000} s. 0: wait up to \`--upstream-timeout\`` },
   { flag: 'fast-front', env: 'LB_FAST_FRONT', default: 'true', boolean: true, help: 'read and answer plain GET/HEAD proxy requests on the raw socket, everything else through node:http (`--fast-front=false`: all through node:http; see Performance)' },
   { flag: 'max-body', env: 'LB_MAX_BODY', default: '65536', help: 'largest admin request body in bytes (then 413)' },
+  { flag: 'admin-port', env: 'LB_ADMIN_PORT', default: String(ADMIN_PORT_DEFAULT), help: 'port of the admin listener (/rep, /add, /rm, /healthz), 0: any free port, off: none' },
+  { flag: 'admin-host', env: 'LB_ADMIN_HOST', default: ADMIN_HOST_DEFAULT, help: 'address of the admin listener (keep it on loopback unless it must be reached from elsewhere)' },
+  { flag: 'admin-on-main', env: 'LB_ADMIN_ON_MAIN', default: 'true', boolean: true, help: 'also serve /add and /rm on --port (--admin-on-main=false: only on the admin listener; the main port then proxies them like any path)' },
+  { flag: 'admin-allow', env: 'LB_ADMIN_ALLOW', default: ADMIN_ALLOW_DEFAULT, help: 'who may change membership (/add, /rm) on either listener: comma-separated address ranges (10.0.0.0/8, fd00::/8, 192.0.2.7) and the names loopback (127.0.0.0/8, ::1) and private (10/8, 172.16/12, 192.168/16, fc00::/7), or any; IPv4 ranges match IPv4-mapped peers too' },
+  { flag: 'admin-token', env: 'LB_ADMIN_TOKEN', help: `when set, /add and /rm also need Authorization: Bearer TOKEN (at least ${MIN_TOKEN_LENGTH} characters; prefer the env twin or --admin-token-file: other users can read flags in ps)` },
+  { flag: 'admin-token-file', env: 'LB_ADMIN_TOKEN_FILE', help: 'read the admin token from this file (one line; e.g. a Docker or Kubernetes secret)' },
+  { flag: 'admin-body-timeout', env: 'LB_ADMIN_BODY_TIMEOUT', default: String(BODY_TIMEOUT_MS), help: 'ms an admin request body may take to arrive once its headers are in (then 408)' },
+  { flag: 'max-replicas', env: 'LB_MAX_REPLICAS', default: String(MAX_REPLICAS_DEFAULT), help: 'most replicas at once: a /add that would pass it is refused (400) before anything starts' },
   { flag: 'tcp-port', env: 'LB_TCP_PORT', help: 'also proxy raw TCP (L4 mode) on this port, 0: any free port (default: no TCP listener)' },
   { flag: 'tcp-key', env: 'LB_TCP_KEY', default: 'ip', help: 'TCP connection key: `ip` (client address) or `ip-port` (client address and port)' },
   { flag: 'tcp-connect-timeout', env: 'LB_TCP_CONNECT_TIMEOUT', default: '5000', help: 'ms a replica may take to accept a TCP connection (then the next one is tried)' },
   { flag: 'idle-timeout', env: 'LB_IDLE_TIMEOUT', default: '3600000', help: 'ms a TCP connection or WebSocket tunnel may carry no byte before it is closed (0: never)' },
   { flag: 'max-connections', env: 'LB_MAX_CONNECTIONS', default: '10000', help: 'most TCP connections plus WebSocket tunnels open at once; more are refused' },
-  { flag: 'quiet', env: 'LB_QUIET', default: 'false', boolean: true, help: 'log only errors' },
+  { flag: 'quiet', env: 'LB_QUIET', default: 'false', boolean: true, help: 'log only errors (and the admin audit lines)' },
   { flag: 'metrics', env: 'LB_METRICS', default: 'true', boolean: true, help: 'count requests per replica for /metrics, /stats and /dashboard on the admin listener (--metrics=false: no counting)' },
   { flag: 'access-log', env: 'LB_ACCESS_LOG', default: 'off', help: 'one line per request: off, json or combined (buffered, flushed every second and at exit)' },
   { flag: 'access-log-file', env: 'LB_ACCESS_LOG_FILE', help: 'append the access log to this file (default: stdout)' },
@@ -207,6 +228,21 @@ function oneOf<T extends string>(flag: string, text: string, allowed: readonly T
   throw new ConfigError(`--${flag} must be one of ${allowed.join(', ')}, got ${JSON.stringify(text)}`, flag)
 }
 
+function nonEmpty(flag: string, text: string): string {
+  const value = text.trim()
+  if (value === '') throw new ConfigError(`--${flag} must not be empty`, flag)
+  return value
+}
+
+/** parse(), its errors as ConfigError with their own message. */
+function asConfigError<T>(parse: () => T): T {
+  try {
+    return parse()
+  } catch (err) {
+    throw new ConfigError((err as Error).message)
+  }
+}
+
 function wrap<T>(flag: string, parse: () => T): T {
   try {
     return parse()
@@ -276,8 +312,7 @@ function validate(values: Readonly<Record<string, string>>): Config {
   if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/.test(owner)) throw new ConfigError(`--owner must be 1-63 letters, digits, '_', '.' or '-', got ${JSON.stringify(owner)}`, 'owner')
   const image = get('image').trim()
   if (image === '' || /\s/.test(image)) throw new ConfigError(`--image must be an image name, got ${JSON.stringify(image)}`, 'image')
-  const host = get('host').trim()
-  if (host === '') throw new ConfigError('--host must not be empty', 'host')
+  const host = nonEmpty('host', get('host'))
 
   const config: Config = {
     host,
@@ -291,16 +326,28 @@ function validate(values: Readonly<Record<string, string>>): Config {
     weights,
     balanceFactor,
     key: wrap('key', () => parseKeySource(get('key'))),
-    provider: oneOf('provider', get('provider'), ['process', 'docker'] as const),
+    provider: oneOf('provider', get('provider'), ['process', 'docker', 'swarm'] as const),
     image,
     network,
     owner,
     dockerKeep: boolean('docker-keep', get('docker-keep')),
+    swarmFollow: boolean('swarm-follow', get('swarm-follow')),
+    swarmReach: oneOf('swarm-reach', get('swarm-reach'), ['auto', 'overlay', 'host'] as const),
     health,
     startTimeoutMs: integer('start-timeout', get('start-timeout'), 100, 600_000),
     drainTimeoutMs: integer('drain-timeout', get('drain-timeout'), 0, 600_000),
     upstreamTimeoutMs: integer('upstream-timeout', get('upstream-timeout'), 1, 3_600_000),
     maxBodyBytes: integer('max-body', get('max-body'), 16, 64 * 1024 * 1024),
+    maxReplicas: integer('max-replicas', get('max-replicas'), 1, 65536),
+    admin: {
+      port: get('admin-port').trim().toLowerCase() === 'off' ? undefined : integer('admin-port', get('admin-port'), 0, 65535),
+      host: nonEmpty('admin-host', get('admin-host')),
+      onMain: boolean('admin-on-main', get('admin-on-main')),
+      allow: wrap('admin-allow', () => allowList(get('admin-allow'))),
+      // Its messages name the flag (or the file) themselves and never show the value.
+      tokenDigest: asConfigError(() => tokenDigest(values['admin-token'], values['admin-token-file'])),
+      bodyTimeoutMs: integer('admin-body-timeout', get('admin-body-timeout'), 1, 3_600_000),
+    },
     quiet: boolean('quiet', get('quiet')),
     fastFront: boolean('fast-front', get('fast-front')),
     upstreamPipeline: integer('upstream-pipeline', get('upstream-pipeline'), 1, 64),
@@ -313,6 +360,18 @@ function validate(values: Readonly<Record<string, string>>): Config {
     metrics: boolean('metrics', get('metrics')),
     accessLog: oneOf('access-log', get('access-log'), ['off', 'json', 'combined'] as const),
     accessLogFile: values['access-log-file'] === undefined || get('access-log-file').trim() === '' ? undefined : get('access-log-file').trim(),
+  }
+  if (config.replicas > config.maxReplicas) {
+    throw new ConfigError(`--replicas ${config.replicas} is more than --max-replicas ${config.maxReplicas}`)
+  }
+  const adminPort = config.admin.port
+  if (adminPort !== undefined && adminPort !== 0 && (adminPort === config.port || adminPort === config.tcpPort)) {
+    throw new ConfigError(`--admin-port must differ from --port and --tcp-port (all use ${adminPort}); use off for no admin listener`)
+  }
+  if (config.swarmFollow && config.provider !== 'swarm') throw new ConfigError('--swarm-follow needs --provider swarm')
+  // A follower must build the writer's table from the same members in another order.
+  if (config.swarmFollow && config.hash.name !== 'default') {
+    throw new ConfigError(`--swarm-follow needs --hash default: with ${config.hash.name} the routing table depends on the order replicas joined, so a follower would route differently from the writer`)
   }
   if (config.tcpPort !== undefined && config.tcpPort !== 0 && config.tcpPort === config.port) {
     throw new ConfigError(`--tcp-port must differ from --port (both are ${config.port})`)

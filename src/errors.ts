@@ -18,8 +18,14 @@ export const ERRORS = {
   INVALID_HOSTNAME: { status: 400, message: 'Invalid hostname' },
   INVALID_WEIGHT: { status: 400, message: 'weights must be a list of positive integers' },
   RING_FULL: { status: 400, message: 'The ring has no room for more servers' },
+  TOO_MANY_REPLICAS: { status: 400, message: 'More replicas than --max-replicas allows' },
   BODY_TOO_LARGE: { status: 413, message: 'Request body too large' },
+  REQUEST_TIMEOUT: { status: 408, message: 'Request body not received in time' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed' },
+  ADMIN_FORBIDDEN: { status: 403, message: 'Membership changes are not allowed from this address' },
+  CROSS_SITE: { status: 403, message: 'Cross-site request refused' },
+  UNAUTHORIZED: { status: 401, message: 'Membership changes need a bearer token' },
+  ADMIN_NOT_FOUND: { status: 404, message: 'No such admin endpoint' },
   ENDPOINT_NOT_FOUND: { status: 400, message: 'endpoint does not exist in server replicas' },
   REPLICA_START_FAILED: { status: 500, message: 'Replica failed to start' },
   NO_REPLICAS: { status: 503, message: 'No server replicas available' },
@@ -28,6 +34,7 @@ export const ERRORS = {
   UPSTREAM_TIMEOUT: { status: 504, message: 'Server replica did not answer in time' },
   INTERNAL: { status: 500, message: 'Internal error' },
   SHUTTING_DOWN: { status: 503, message: 'Load balancer is shutting down' },
+  NOT_THE_WRITER: { status: 409, message: 'This balancer follows another one: send /add and /rm to the writer' },
 } as const satisfies Record<string, { status: number; message: string }>
 
 export type ErrorCode = keyof typeof ERRORS

@@ -21,7 +21,7 @@ t.test('a port already in use fails the start before any replica starts', async 
     pids.push(Number(h.id))
     return h
   }
-  await t.rejects(startApp(loadConfig(['--port', String(port), '--host', '127.0.0.1', '--quiet']), { provider }), {
+  await t.rejects(startApp(loadConfig(['--port', String(port), '--admin-port', '0', '--host', '127.0.0.1', '--quiet']), { provider }), {
     code: 'EADDRINUSE',
     message: `the HTTP port is in use: 127.0.0.1:${port} (EADDRINUSE); choose another port with --port or LB_PORT`,
   })
@@ -31,7 +31,7 @@ t.test('a port already in use fails the start before any replica starts', async 
 
 t.test('close is idempotent and stops the front and the replicas', async (t) => {
   const provider = new ProcessProvider({ startTimeoutMs: 10_000 })
-  const app = await startApp(loadConfig(['--port', '0', '--host', '127.0.0.1', '--quiet']), { provider })
+  const app = await startApp(loadConfig(['--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--quiet']), { provider })
   t.match(app.url, /^http:\/\/127\.0\.0\.1:\d+$/)
   t.equal((await call(`${app.url}/home`)).status, 200)
   const pids = app.balancer.membership().replicas.map((n) => provider.pidOf(n)!)

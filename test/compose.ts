@@ -113,11 +113,14 @@ if (reason && REQUIRED) {
 
   const port = Number(process.env.COMPOSE_TEST_PORT ?? (await freeLoopbackPort()))
   const url = `http://127.0.0.1:${port}`
+  const adminPort = await freeLoopbackPort()
   // Nothing the calling shell set for the balancer leaks in: only these LB_ values reach it.
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LB_')))
   Object.assign(env, {
     COMPOSE_PROJECT_NAME: NAME,
     LB_PORT: String(port),
+    // Never the default 5050: a colleague's balancer may hold it.
+    LB_ADMIN_PORT: String(adminPort),
     LB_OWNER: NAME,
     LB_REPLICAS: '3',
     LB_DOCKER_KEEP: 'false',

@@ -13,6 +13,8 @@ t.test('defaults match the SPEC', async (t) => {
   t.same(c.key, { kind: 'random' })
   t.equal(c.provider, 'process')
   t.equal(c.network, 'net1')
+  t.equal(c.maxReplicas, 100)
+  t.equal(c.admin.bodyTimeoutMs, 10_000)
   t.ok(Object.isFrozen(c), 'frozen')
   t.ok(Object.isFrozen(c.names))
   t.ok(Object.isFrozen(c.health))
@@ -38,6 +40,9 @@ t.test('flags, --flag=value, and env twins; flags win', async (t) => {
   t.equal(loadConfig(['--quiet=false']).quiet, false)
   t.same(loadConfig(['--replicas', '2', '--names', 'a, b']).names, ['a', 'b'])
   t.same(loadConfig(['--replicas', '3', '--names', 'a']).names, ['a'], 'the rest are named by the balancer')
+  const swarm = loadConfig(['--provider', 'swarm', '--swarm-reach', 'overlay'], { LB_SWARM_FOLLOW: 'true' })
+  t.match(swarm, { provider: 'swarm', swarmReach: 'overlay', swarmFollow: true })
+  t.match(loadConfig([]), { swarmReach: 'auto', swarmFollow: false })
 })
 
 t.test('bad values get clear messages', async (t) => {
@@ -53,8 +58,12 @@ t.test('bad values get clear messages', async (t) => {
     [['--key', 'query:'], /^--key: query: needs a name/],
     [['--key', 'cookie:a b'], /^--key: "a b" is not a valid cookie name$/],
     [['--key', 'body'], /^--key: unknown key source "body"; use random, header:NAME, query:NAME, cookie:NAME, ip or path$/],
-    [['--provider', 'k8s'], /^--provider must be one of process, docker, got "k8s"$/],
+    [['--provider', 'k8s'], /^--provider must be one of process, docker, swarm, got "k8s"$/],
     [['--quiet=perhaps'], /^--quiet must be true or false, got "perhaps"$/],
+    [['--swarm-follow'], /^--swarm-follow needs --provider swarm$/],
+    [['--provider', 'swarm', '--swarm-follow', '--hash', 'assignment'], /^--swarm-follow needs --hash default: with assignment the routing table depends on the order replicas joined/],
+    [['--provider', 'swarm', '--swarm-follow', '--hash', 'ring'], /^--swarm-follow needs --hash default: with ring /],
+    [['--swarm-reach', 'vip'], /^--swarm-reach must be one of auto, overlay, host, got "vip"$/],
     [['--bogus', '1'], /^unknown flag --bogus \(see --help\)$/],
     [['5000'], /^unexpected argument "5000"/],
     [['--port'], /^--port needs a value$/],
@@ -63,6 +72,9 @@ t.test('bad values get clear messages', async (t) => {
     [['--names', 'bad/name'], /^--names: Invalid hostname "bad\/name"/],
     [['--slots', '16', '--vnodes', '8'], /^the ring has 16 slots, too few for 3 replicas x 8 virtual servers$/],
     [['--network', 'has space'], /^--network must be a Docker network name or host/],
+    [['--replicas', '5', '--max-replicas', '4'], /^--replicas 5 is more than --max-replicas 4$/],
+    [['--max-replicas', '0'], /^--max-replicas must be an integer from 1 to 65536, got "0"$/],
+    [['--admin-body-timeout', '0'], /^--admin-body-timeout must be an integer from 1 to 3600000, got "0"$/],
   ]
   for (const [argv, message] of bad) {
     t.throws(() => loadConfig(argv), { name: 'ConfigError', message }, argv.join(' '))

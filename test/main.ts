@@ -39,7 +39,7 @@ t.test('a bad value exits 2 with a clear message and starts nothing', async (t) 
 })
 
 t.test('starts 3 replicas, serves /home, and SIGTERM stops every child', async (t) => {
-  const child = spawn(process.execPath, [entry, '--port', '0', '--host', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [entry, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'inherit'] })
   t.teardown(() => {
     if (child.exitCode === null) child.kill('SIGKILL')
   })
@@ -65,7 +65,7 @@ t.test('starts 3 replicas, serves /home, and SIGTERM stops every child', async (
 })
 
 t.test('replicas do not outlive a SIGKILLed balancer either', async (t) => {
-  const child = spawn(process.execPath, [entry, '--port', '0', '--host', '127.0.0.1', '--replicas', '2'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [entry, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--replicas', '2'], { stdio: ['ignore', 'pipe', 'inherit'] })
   let stdout = ''
   child.stdout.on('data', (d) => (stdout += d))
   await waitFor('the listening line', () => /listening on/.test(stdout), 20_000)

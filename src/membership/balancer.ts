@@ -9,11 +9,14 @@ import { EventEmitter } from 'node:events'
 import { BalancerError } from '../errors.js'
 import { RingFullError } from '../ring/errors.js'
 import { HashRing, MAX_WEIGHT, type RingView } from '../ring/ring.js'
+import { tableDigest } from '../ring/digest.js'
 import { randomHostname, validateHostname } from './names.js'
+import { assertAddRoom } from './capacity.js'
+import { clip, preview } from '../preview.js'
 import { Upstream } from '../upstream/upstream.js'
 import { WriteBatcher } from '../upstream/batcher.js'
 import { StallWatch } from '../upstream/stall-watch.js'
-import type { ReplicaHandle, ReplicaProvider } from '../replicas/provider.js'
+import type { ReplicaChange, ReplicaHandle, ReplicaProvider } from '../replicas/provider.js'
 import type { Config } from '../config.js'
 
 export interface Membership {
@@ -26,9 +29,10 @@ export interface BalancerEvents {
   joined: [upstream: Upstream]
   /**
    * A replica left (removed or dead: after it was stopped; shutdown: after provider.close(),
-   * which may leave it running for a later start to adopt, e.g. --docker-keep).
+   * which may leave it running for a later start to adopt, e.g. --docker-keep; moved: its
+   * provider runs it at another address now, and a new Upstream with the same name joined).
    */
-  left: [name: string, reason: 'removed' | 'dead' | 'shutdown', upstream: Upstream]
+  left: [name: string, reason: 'removed' | 'dead' | 'shutdown' | 'moved', upstream: Upstream]
   /** A connection to it failed while proxying: out of the ring until the checker decides. */
   suspect: [upstream: Upstream]
   /** A suspect the health checker found healthy is back in the ring. */
@@ -83,6 +87,20 @@ export class Balancer extends EventEmitter<BalancerEvents> {
       transport = (handle) => new Upstream(handle, pool)
     }
     this.transport = transport
+    provider.onChange?.((change) => this.changed(change))
+  }
+
+  /**
+   * A short digest of the routing table (preset, M, every slot's owner by name): balancers
+   * with the same digest send every key to the same replica first. See ring/digest.ts.
+   */
+  tableDigest(): string {
+    return tableDigest(this.table)
+  }
+
+  /** Who decides membership when this balancer only follows (a Swarm follower); undefined for a writer. */
+  get writer(): string | undefined {
+    return this.provider.follows?.()
   }
 
   /** Names in join order and their count: the body of GET /rep. */
@@ -112,10 +130,15 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   start(): Promise<Membership> {
     return this.serial(async () => {
       const adopted = await this.provider.init()
+      // A follower's members are the writer's: all of them, and nothing started here.
+      if (this.provider.follows) {
+        for (const handle of adopted) this.join(handle, handle.weight ?? 1)
+        return this.membership()
+      }
       const want = this.config.replicas
       const keep = adopted.slice(0, want)
       for (const extra of adopted.slice(want)) await this.provider.stop(extra.name)
-      for (const handle of keep) this.join(handle, this.configuredWeight(handle.name))
+      for (const handle of keep) this.join(handle, handle.weight ?? this.configuredWeight(handle.name))
       const names: string[] = []
       for (const name of this.config.names) if (!this.members.has(name) && names.length + keep.length < want) names.push(name)
       for (let i = 1; names.length + keep.length < want; i++) {
@@ -134,11 +157,13 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   /**
    * POST /add: start `n` replicas, named from `hostnames` and the rest random. Validates
    * everything (names, room on the ring) before starting anything; if any replica fails to
-   * start, the ones that did are stopped and nothing joins.
+   * start, the ones that did are stopped and nothing joins. `n` is checked against
+   * --max-replicas and the ring's room before a single name is made up (capacity.ts).
    */
   add(n: number, hostnames: readonly string[] = [], weights: readonly number[] = []): Promise<Membership> {
     return this.serial(async () => {
       this.assertOpen()
+      this.assertWriter()
       if (hostnames.length > n) throw new BalancerError('ADD_TOO_MANY_HOSTNAMES')
       assertWeights(n, weights)
       assertUnique(hostnames)
@@ -146,6 +171,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
         validateHostname(name)
         if (this.members.has(name)) throw new BalancerError('HOSTNAME_IN_USE', `Hostname '${name}' is already in use`)
       }
+      assertAddRoom(n, { present: this.members.size, maxReplicas: this.config.maxReplicas, slots: this.config.slots, vnodes: this.config.vnodes, usedUnits: this.ring.totalWeight })
       const names = [...hostnames]
       const taken = new Set([...this.members.keys(), ...names])
       while (names.length < n) {
@@ -166,10 +192,11 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   remove(n: number, hostnames: readonly string[] = []): Promise<Membership> {
     return this.serial(async () => {
       this.assertOpen()
+      this.assertWriter()
       if (hostnames.length > n) throw new BalancerError('RM_TOO_MANY_HOSTNAMES')
       assertUnique(hostnames)
       for (const name of hostnames) {
-        if (!this.members.has(name)) throw new BalancerError('HOSTNAME_NOT_FOUND', `Hostname '${name}' does not exist`)
+        if (!this.members.has(name)) throw new BalancerError('HOSTNAME_NOT_FOUND', `Hostname '${clip(name)}' does not exist`)
       }
       if (n > this.members.size) {
         throw new BalancerError('RM_MORE_THAN_EXIST', `Cannot remove ${n} replica(s): only ${this.members.size} exist`)
@@ -248,6 +275,9 @@ export class Balancer extends EventEmitter<BalancerEvents> {
           this.emit('left', name, 'dead', upstream)
         })
       this.stopping.add(stopped)
+      // A follower replaces nothing: the writer does, and the follower learns of it (onChange).
+      // Its provider only forgets the dead one, so that it joins again if it answers again.
+      if (this.provider.follows) return undefined
       return this.startReplacement(name, 1, weight)
     })
   }
@@ -300,10 +330,60 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     if (this.closed) throw new BalancerError('SHUTTING_DOWN')
   }
 
+  private assertWriter(): void {
+    const writer = this.writer
+    if (writer !== undefined) {
+      throw new BalancerError('NOT_THE_WRITER', `This balancer follows '${writer}' (--swarm-follow) and does not change membership: send /add and /rm to it`)
+    }
+  }
+
+  /**
+   * The provider saw a change it did not make for us: a replica moved (same name, new
+   * address), or, on a follower, the writer added or removed one. Applied in the queue.
+   */
+  private changed(change: ReplicaChange): void {
+    const apply = async (): Promise<void> => {
+      if (this.closed) return
+      if (change.kind === 'moved') return this.move(change.handle)
+      if (change.kind === 'appeared') {
+        if (!this.members.has(change.handle.name)) this.join(change.handle, change.handle.weight ?? 1)
+        return
+      }
+      const upstream = this.members.get(change.name)
+      if (!upstream) return
+      this.detach([upstream])
+      await this.drain(upstream)
+      this.emit('left', change.name, 'removed', upstream)
+    }
+    this.serial(apply).catch((err: Error) => this.emit('error', new Error(`following a ${change.kind} replica failed: ${err.message}`, { cause: err })))
+  }
+
+  /**
+   * A member's replica runs at a new address now (Swarm rescheduled its task): a new Upstream
+   * takes its place under the same name, slots and weight (the routing table does not change);
+   * the old one drains in the background.
+   */
+  private move(handle: ReplicaHandle): void {
+    const old = this.members.get(handle.name)
+    if (!old || this.stateOf(old) === 'dead' || (old.host === handle.host && old.port === handle.port)) return
+    const fresh = this.transport(handle)
+    if (!this.table.setValue(handle.name, fresh)) {
+      // A suspect is out of the ring: at its new address it gets a fresh start.
+      this.table.add(handle.name, fresh, this.weights.get(handle.name) ?? 1)
+    }
+    this.members.set(handle.name, fresh)
+    this.emit('left', handle.name, 'moved', old)
+    this.emit('joined', fresh)
+    const drained = this.drain(old).then(() => {
+      this.stopping.delete(drained)
+    })
+    this.stopping.add(drained)
+  }
+
   /** Start all names in parallel; join all (names[k] with weights[k], default 1) on success, stop every started one on failure. */
   private async startAll(names: readonly string[], weights: readonly number[] = []): Promise<void> {
     if (names.length === 0) return
-    const results = await Promise.allSettled(names.map((name) => this.provider.start(name)))
+    const results = await Promise.allSettled(names.map((name, k) => this.provider.start(name, { weight: weights[k] ?? 1 })))
     const failed = results.findIndex((r) => r.status === 'rejected')
     if (failed !== -1) {
       await Promise.allSettled(names.map((name, i) => (results[i]!.status === 'fulfilled' ? this.provider.stop(name) : undefined)))
@@ -372,7 +452,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
 function assertUnique(names: readonly string[]): void {
   const seen = new Set<string>()
   for (const name of names) {
-    if (seen.has(name)) throw new BalancerError('DUPLICATE_HOSTNAME', `Hostname '${name}' appears more than once`)
+    if (seen.has(name)) throw new BalancerError('DUPLICATE_HOSTNAME', `Hostname '${clip(name)}' appears more than once`)
     seen.add(name)
   }
 }
@@ -383,7 +463,7 @@ function assertUnique(names: readonly string[]): void {
  */
 export function assertWeights(n: number, weights: unknown): asserts weights is number[] {
   if (!Array.isArray(weights) || !weights.every((w) => Number.isSafeInteger(w) && w >= 1 && w <= MAX_WEIGHT)) {
-    throw new BalancerError('INVALID_WEIGHT', `weights must be a list of integers from 1 to ${MAX_WEIGHT}, one per new replica, got ${JSON.stringify(weights)}`)
+    throw new BalancerError('INVALID_WEIGHT', `weights must be a list of integers from 1 to ${MAX_WEIGHT}, one per new replica, got ${preview(weights)}`)
   }
   if (weights.length > n) {
     throw new BalancerError('INVALID_WEIGHT', `weights lists ${weights.length} weights for ${n} new replica(s): at most one per replica`)

@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { BalancerError } from '../errors.js'
+import { quote } from '../preview.js'
 
 const VALID = /^[A-Za-z0-9](?:[A-Za-z0-9 ._-]{0,61}[A-Za-z0-9])?$/
 
@@ -18,7 +19,7 @@ export function validateHostname(name: string): void {
   if (!isValidHostname(name)) {
     throw new BalancerError(
       'INVALID_HOSTNAME',
-      `Invalid hostname ${JSON.stringify(name)}: use 1-63 letters, digits, single spaces, '.', '_' or '-', starting and ending with a letter or digit`,
+      `Invalid hostname ${quote(name)}: use 1-63 letters, digits, single spaces, '.', '_' or '-', starting and ending with a letter or digit`,
     )
   }
 }

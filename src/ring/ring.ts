@@ -197,6 +197,21 @@ export class HashRing<T> {
     this.dirty = true
   }
 
+  /**
+   * Gives a member a new payload (its replica moved to another address), keeping its place in
+   * join order, its slots and its server id: the table does not change. False if absent.
+   */
+  setValue(name: string, value: T): boolean {
+    const member = this.byName.get(name)
+    if (!member) return false
+    const index = this.members.indexOf(member)
+    const updated: Member<T> = { ...member, value }
+    this.members[index] = updated
+    this.values[index] = value
+    this.byName.set(name, updated)
+    return true
+  }
+
   /** Removes a member, freeing the slots it recorded at placement. False if absent. */
   remove(name: string): boolean {
     const member = this.byName.get(name)

@@ -1,34 +1,11 @@
 // The admin API end to end (SPEC 4.1-4.5): a real balancer with real replica processes.
 // Every error case checks the status, the exact JSON, and that nothing changed.
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { fileURLToPath } from 'node:url'
 import { startTestApp } from '../fixtures/app.js'
 import { alive, call, waitFor } from '../fixtures/http.js'
 import { ProcessProvider } from '../../src/replicas/process.js'
-import type { App } from '../../src/app.js'
-
-const ok = (names: string[]) => ({ message: { N: names.length, replicas: names }, status: 'successful' })
-const fail = (message: string) => ({ message: `<Error> ${message}`, status: 'failure' })
-const DEFAULT = ['Server 1', 'Server 2', 'Server 3']
-
-function pids(app: App): number[] {
-  const provider = app.balancer.provider as ProcessProvider
-  return app.balancer.membership().replicas.map((name) => provider.pidOf(name)!)
-}
-
-/** Assert a request is refused with `status` and `json`, and that membership and processes are unchanged. */
-async function refused(t: Test, app: App, method: string, path: string, body: string | undefined, status: number, json: unknown): Promise<void> {
-  const before = app.balancer.membership()
-  const beforePids = pids(app)
-  const beforeProcesses = app.balancer.provider.list().length
-  const reply = await call(app.url + path, method, body, body === undefined ? {} : { 'content-type': 'application/json' })
-  t.equal(reply.status, status, `${method} ${path} ${body ?? ''} -> ${status}`)
-  t.same(reply.json, json, 'exact JSON')
-  t.same(app.balancer.membership(), before, 'membership unchanged')
-  t.same(pids(app), beforePids, 'same replica processes')
-  t.equal(app.balancer.provider.list().length, beforeProcesses, 'no replica started or stopped')
-  t.ok(beforePids.every(alive), 'replicas still alive')
-}
+import { DEFAULT, fail, ok, pids, refused } from '../fixtures/admin.js'
 
 t.test('GET /rep lists the three default replicas in join order', async (t) => {
   const app = await startTestApp(t)
@@ -88,9 +65,9 @@ t.test('removing every replica leaves 503 for requests', async (t) => {
 
 t.test('every refused admin request changes nothing (SPEC 4.2, 4.3, 4.5)', async (t) => {
   const app = await startTestApp(t, ['--slots', '30', '--vnodes', '8'])
-  const add = (body: string | undefined, status: number, message: string): Promise<void> =>
+  const add = (body: string | undefined, status: number, message: string): Promise<unknown> =>
     refused(t, app, 'POST', '/add', body, status, fail(message))
-  const rm = (body: string | undefined, status: number, message: string): Promise<void> =>
+  const rm = (body: string | undefined, status: number, message: string): Promise<unknown> =>
     refused(t, app, 'DELETE', '/rm', body, status, fail(message))
 
   await add(JSON.stringify({ n: 1, hostnames: ['S5', 'S4'] }), 400, 'Length of hostname list is more than newly added instances')
@@ -210,7 +187,7 @@ t.test('POST /add takes optional weights: a replica of weight 2 owns about twice
 
 t.test('bad weights are refused with INVALID_WEIGHT and change nothing', async (t) => {
   const app = await startTestApp(t, ['--slots', '64', '--vnodes', '8'])
-  const add = (body: unknown, message: string): Promise<void> => refused(t, app, 'POST', '/add', JSON.stringify(body), 400, fail(message))
+  const add = (body: unknown, message: string): Promise<unknown> => refused(t, app, 'POST', '/add', JSON.stringify(body), 400, fail(message))
   const rule = (got: string) => `weights must be a list of integers from 1 to 256, one per new replica, got ${got}`
   await add({ n: 1, weights: [0] }, rule('[0]'))
   await add({ n: 1, weights: [-1] }, rule('[-1]'))

@@ -262,7 +262,7 @@ t.test('max connections: one more is refused, and a freed place is reused', asyn
 
 t.test('shutdown closes open connections after the drain timeout', async (t) => {
   const provider = new FixtureProvider('echo')
-  const app = await startApp(loadConfig(['--port', '0', '--host', '127.0.0.1', '--quiet', '--tcp-port', '0', '--drain-timeout', '200']), { provider })
+  const app = await startApp(loadConfig(['--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--quiet', '--tcp-port', '0', '--drain-timeout', '200']), { provider })
   const c = await open(app.tcpPort!)
   await c.echo('open at shutdown')
   await within('app.close()', 5000, app.close())
@@ -272,7 +272,7 @@ t.test('shutdown closes open connections after the drain timeout', async (t) => 
 })
 
 t.test('real replica processes: HTTP over TCP mode, and a replica killed mid-connection', async (t) => {
-  const app = await startApp(loadConfig(['--port', '0', '--host', '127.0.0.1', '--quiet', '--tcp-port', '0', '--replicas', '2']))
+  const app = await startApp(loadConfig(['--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--quiet', '--tcp-port', '0', '--replicas', '2']))
   t.teardown(() => app.close())
   const expected = app.balancer.ring.pick(requestIdOf('127.0.0.1', SLOTS))!.name
   const c = await open(app.tcpPort!)
@@ -301,7 +301,7 @@ t.test('a TCP port in use: the start fails with the reason and leaves nothing ru
   t.teardown(() => new Promise<void>((resolve) => blocker.close(() => resolve())))
   const port = (blocker.address() as AddressInfo).port
   const provider = new FixtureProvider('echo')
-  await t.rejects(startApp(loadConfig(['--port', '0', '--host', '127.0.0.1', '--quiet', '--tcp-port', String(port)]), { provider }), { code: 'EADDRINUSE' })
+  await t.rejects(startApp(loadConfig(['--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--quiet', '--tcp-port', String(port)]), { provider }), { code: 'EADDRINUSE' })
   t.equal(provider.replicas.size, 0, 'the replicas it started are stopped')
   t.equal(tcpSocketCount(), 0, 'no socket left open')
 })

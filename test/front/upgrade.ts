@@ -226,7 +226,7 @@ t.test('plain requests on the same port are not affected', async (t) => {
 })
 
 t.test('real replica processes: WebSocket echo on /ws through the balancer; other upgrades get plain answers', async (t) => {
-  const app = await startApp(loadConfig(['--port', '0', '--host', '127.0.0.1', '--quiet', '--replicas', '2', '--key', 'header:x-user']))
+  const app = await startApp(loadConfig(['--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--quiet', '--replicas', '2', '--key', 'header:x-user']))
   t.teardown(() => app.close())
   const ws = await wsConnect(`${app.url}/ws`, { 'x-user': 'alice' })
   t.equal(await ws.echo('hello, replica'), 'hello, replica', 'text')

@@ -32,7 +32,7 @@ function replicaPids(pid: number): Map<string, number> {
 
 t.test('the built balancer finds a frozen replica from its dist worker, replaces it, and drains on SIGTERM', { skip: process.platform !== 'linux' && 'needs /proc' }, async (t) => {
   const env = { ...process.env, NODE_OPTIONS: '' }
-  const args = ['--port', '0', '--host', '127.0.0.1', '--replicas', '3', '--health-interval', '100', '--health-timeout', '300', '--drain-timeout', '2000']
+  const args = ['--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--replicas', '3', '--health-interval', '100', '--health-timeout', '300', '--drain-timeout', '2000']
   const child = spawn(process.execPath, [entry, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
   const pids: number[] = []
   t.teardown(() => {

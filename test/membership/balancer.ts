@@ -4,7 +4,7 @@ import t from 'tap'
 import { Balancer } from '../../src/membership/balancer.js'
 import { loadConfig } from '../../src/config.js'
 import { ProcessProvider } from '../../src/replicas/process.js'
-import type { ReplicaHandle } from '../../src/replicas/provider.js'
+import type { ReplicaChange, ReplicaHandle } from '../../src/replicas/provider.js'
 import { alive } from '../fixtures/http.js'
 
 /** A process provider that, like the Docker provider after a restart, finds replicas already running. */
@@ -95,4 +95,90 @@ t.test('close drains every replica, then leaves stopping to provider.close (whic
   t.same(b.membership(), { N: 0, replicas: [] })
   t.equal(b.ring.size, 0)
   t.same(left.sort(), ['Server 1 shutdown', 'Server 2 shutdown', 'Server 3 shutdown'], "'left' still reported for each")
+})
+
+/** A process provider that reports changes made elsewhere, as the Swarm provider does (a follower when `writer` is set). */
+class ChangingProvider extends ProcessProvider {
+  private listeners: Array<(change: ReplicaChange) => void> = []
+  readonly stopped: string[] = []
+  readonly follows?: () => string
+  constructor(
+    private readonly existing: string[] = [],
+    writer?: string,
+  ) {
+    super({ startTimeoutMs: 10_000 })
+    if (writer) this.follows = () => writer
+  }
+
+  override async init(): Promise<ReplicaHandle[]> {
+    await super.init()
+    const handles: ReplicaHandle[] = []
+    for (const name of this.existing) handles.push({ ...(await super.start(name)), weight: name === 'heavy' ? 3 : 1 })
+    return handles
+  }
+
+  override async stop(name: string): Promise<void> {
+    this.stopped.push(name)
+    return super.stop(name)
+  }
+
+  onChange(listener: (change: ReplicaChange) => void): void {
+    this.listeners.push(listener)
+  }
+
+  tell(change: ReplicaChange): void {
+    for (const listener of this.listeners) listener(change)
+  }
+}
+
+t.test('a follower takes its members from its provider and changes none itself', async (t) => {
+  const provider = new ChangingProvider(['a', 'heavy', 'c'], 'writer-1')
+  const b = new Balancer(loadConfig(['--replicas', '1', '--quiet']), provider)
+  t.teardown(() => b.close())
+  t.same(await b.start(), { N: 3, replicas: ['a', 'heavy', 'c'] }, 'all adopted, none started, whatever --replicas says')
+  t.equal(b.weightOf('heavy'), 3, 'with the weight its provider recorded')
+  t.equal(b.writer, 'writer-1')
+  await t.rejects(b.add(1), { code: 'NOT_THE_WRITER', status: 409, message: "This balancer follows 'writer-1' (--swarm-follow) and does not change membership: send /add and /rm to it" })
+  await t.rejects(b.remove(1, ['a']), { code: 'NOT_THE_WRITER' })
+  t.same(b.membership().replicas, ['a', 'heavy', 'c'])
+
+  // The writer added one (here: a replica process started by hand) and removed one.
+  const extra = await new ProcessProvider({ startTimeoutMs: 10_000 }).start('d')
+  t.teardown(() => process.kill(Number(extra.id)))
+  provider.tell({ kind: 'appeared', handle: { ...extra, weight: 2 } })
+  provider.tell({ kind: 'gone', name: 'a' })
+  provider.tell({ kind: 'appeared', handle: extra }) // twice: no change
+  await b.remove(0).catch(() => undefined) // refused, but only after the queued changes ran
+  t.same(b.membership().replicas, ['heavy', 'c', 'd'])
+  t.equal(b.weightOf('d'), 2)
+  t.same(provider.stopped, [], 'a replica the writer removed is not stopped here')
+
+  const before = b.tableDigest()
+  t.equal(await b.replace('c'), undefined, 'a dead replica is not replaced by a follower')
+  t.same(b.membership().replicas, ['heavy', 'd'])
+  t.same(provider.stopped, ['c'], 'only forgotten by its provider (which may offer it again)')
+  t.not(b.tableDigest(), before)
+})
+
+t.test('a replica that moved keeps its name, place and slots at its new address', async (t) => {
+  const provider = new ChangingProvider()
+  const b = new Balancer(loadConfig(['--replicas', '3', '--quiet']), provider)
+  t.teardown(() => b.close())
+  await b.start()
+  const digest = b.tableDigest()
+  const old = b.get('Server 2')!
+  const elsewhere = await new ProcessProvider({ startTimeoutMs: 10_000 }).start('Server 2 (moved)')
+  t.teardown(() => process.kill(Number(elsewhere.id)))
+  const events: string[] = []
+  b.on('left', (name, reason) => events.push(`left ${name} ${reason}`))
+  b.on('joined', (u) => events.push(`joined ${u.name} ${u.port}`))
+  provider.tell({ kind: 'moved', handle: { ...elsewhere, name: 'Server 2' } })
+  await b.remove(0).catch(() => undefined)
+  const fresh = b.get('Server 2')!
+  t.not(fresh, old)
+  t.equal(fresh.port, elsewhere.port, 'the new address')
+  t.same(b.membership().replicas, ['Server 1', 'Server 2', 'Server 3'], 'same place in join order')
+  t.equal(b.tableDigest(), digest, 'the routing table did not change')
+  t.equal(b.ring.get('Server 2'), fresh, 'the ring routes to the new address')
+  t.same(events, ['left Server 2 moved', `joined Server 2 ${elsewhere.port}`])
 })

@@ -198,7 +198,7 @@ if (reason && REQUIRED) {
       LB_START_TIMEOUT: '30000',
       LB_DRAIN_TIMEOUT: '2000',
     }
-    const config = (extra: Record<string, string>) => loadConfig(['--port', '0', '--host', '127.0.0.1', '--quiet'], { ...env, ...extra })
+    const config = (extra: Record<string, string>) => loadConfig(['--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--quiet'], { ...env, ...extra })
     const first = await startApp(config({ LB_DOCKER_KEEP: 'true' }))
     t.teardown(() => first.close())
     t.same(first.balancer.membership(), { N: 2, replicas: ['Server 1', 'Server 2'] })

@@ -15,6 +15,8 @@ export type DockerErrorCode =
   | 'NOT_INITIALIZED'
   | 'START_FAILED'
   | 'CLOSED'
+  | 'NOT_SWARM_MANAGER'
+  | 'FOLLOWER'
 
 export class DockerProviderError extends Error {
   override name = 'DockerProviderError'
@@ -62,10 +64,11 @@ export function imageMissing(image: string, cause: unknown): DockerProviderError
   )
 }
 
-export function nameConflict(cname: string, cause: unknown): DockerProviderError {
+export function nameConflict(cname: string, cause: unknown, kind: 'container' | 'service' = 'container'): DockerProviderError {
+  const remove = kind === 'service' ? `docker service rm ${cname}` : `docker rm -f ${cname}`
   return new DockerProviderError(
     'NAME_CONFLICT',
-    `container name ${cname} is already in use by another container (not one this provider runs); remove it (docker rm -f ${cname}) or use another hostname`,
+    `${kind} name ${cname} is already in use by another ${kind} (not one this provider runs); remove it (${remove}) or use another hostname`,
     { cause },
   )
 }

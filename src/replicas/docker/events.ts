@@ -15,13 +15,15 @@ export class DieEvents {
     private readonly docker: Docker,
     private readonly owner: string,
     private readonly onDie: (containerId: string) => void,
+    /** The label whose value is the owner (the Swarm provider marks its task containers with its own). */
+    private readonly ownerLabel: string = LABELS.owner,
   ) {}
 
   /** Subscribe, unless subscribed (or subscribing) already. */
   watch(): void {
     if (this.stream || this.opening || this.closed) return
     this.opening = true
-    const filters = JSON.stringify({ type: ['container'], event: ['die'], label: [`${LABELS.owner}=${this.owner}`] })
+    const filters = JSON.stringify({ type: ['container'], event: ['die'], label: [`${this.ownerLabel}=${this.owner}`] })
     let buffered = ''
     this.docker.getEvents({ filters }).then(
       (stream) => {
