@@ -18,7 +18,10 @@ export const benchDir = join(projectRoot, 'bench')
 
 /** Install bench/package.json's tools (`npm ci --prefix bench`) unless they are there. */
 export function ensureBenchTools(): void {
-  const installed = existsSync(join(benchDir, 'node_modules', 'autocannon', 'package.json')) && existsSync(join(benchDir, 'node_modules', '.bin', 'clinic'))
+  const installed =
+    existsSync(join(benchDir, 'node_modules', 'autocannon', 'package.json')) &&
+    existsSync(join(benchDir, 'node_modules', '.bin', 'clinic')) &&
+    existsSync(join(benchDir, 'node_modules', 'prom-client', 'package.json'))
   if (installed) return
   console.error('bench: installing the benchmarking tools (autocannon, clinic) into bench/node_modules, once: npm ci --prefix bench')
   // npm's own output goes to stderr: stdout stays the bench's.
@@ -32,6 +35,12 @@ export function ensureBenchTools(): void {
 export function loadAutocannon(): typeof Autocannon {
   ensureBenchTools()
   return createRequire(join(benchDir, 'package.json'))('autocannon') as typeof Autocannon
+}
+
+/** prom-client, from bench/node_modules (installed first if need be); only bench/metrics-cost.ts uses it. */
+export function loadPromClient(): unknown {
+  ensureBenchTools()
+  return createRequire(join(benchDir, 'package.json'))('prom-client')
 }
 
 /** The clinic command, from bench/node_modules (installed first if need be). */

@@ -23,6 +23,7 @@ import { createUpgradeHandler } from './front/upgrade.js'
 import { keyExtractor, pathOf, type KeySource } from './route/keys.js'
 import { createProvider } from './replicas/index.js'
 import type { ReplicaProvider } from './replicas/provider.js'
+import { createObservability, type Observability } from './observe/observability.js'
 
 export interface App {
   readonly config: Config
@@ -40,6 +41,8 @@ export interface App {
   readonly adminUrl: string | undefined
   /** Open TCP-mode connections and WebSocket tunnels. */
   readonly tunnels: Tunnels
+  /** Metrics, /stats, the dashboard and the access log (src/observe/). */
+  readonly observe: Observability
   /** Every listening socket the balancer opened, with its real bound address (main logs them). */
   readonly listeners: readonly Listener[]
   /** Stop accepting, drain, stop every replica. Safe to call twice. */
@@ -83,6 +86,8 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
     log(`replica ${name} exited on its own; replacing it`)
     balancer.replace(name).catch((err: Error) => error(`replacing ${name} failed: ${err.message}`))
   })
+  // Counting starts with the first replicas: each gets its counters as it joins.
+  const observe = createObservability(config, balancer)
   // The health checker (a worker thread) watches every replica from its first join.
   const health = await attachHealth(balancer, config.health, { info: log, error })
 
@@ -90,11 +95,14 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
   const audit = options.audit ?? ((entry) => console.log(auditLine(entry)))
   const plane = createAdminPlane({ balancer, config: config.admin, maxBodyBytes: config.maxBodyBytes, audit, closing: () => closing !== undefined })
   const admin = plane.main
+  // /metrics, /stats and /dashboard: on the admin listener only, never on the proxied port.
+  for (const [path, route] of observe.routes()) plane.routes.set(path, route)
+  if (plane.server) observe.watchListener('admin', plane.server)
   const keyOf = keyExtractor(config.key, config.slots)
   // One attempt loop per kind of request, over the ring's read-only view. HTTP's first pick
   // may be bounded (--balance-factor; ring.pick when off); upgrades and TCP connections take
   // the ring's owner. Failover, the retry policy and passive health are the same for all.
-  const route = { ring: balancer.ring, upstreamTimeoutMs: config.upstreamTimeoutMs, onUpstreamFailure: health.onUpstreamFailure }
+  const route = { ring: balancer.ring, upstreamTimeoutMs: config.upstreamTimeoutMs, onUpstreamFailure: health.onUpstreamFailure, observer: observe.observer }
   const httpLoop = new AttemptLoop({ ...route, choose: createChooser(balancer.ring, config.balanceFactor) })
   const proxy = createProxy({ loop: httpLoop, keyOf })
   // Every connection is read by the edge (src/front/fast*.ts, edge-*.ts), which runs every
@@ -139,8 +147,11 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
     if (plane.server?.listening) plane.server.close()
     await health.close()
     await balancer.close().catch(() => {})
+    await observe.close()
     throw err
   }
+  observe.watchListener('http', server)
+  if (tcp) observe.watchListener('tcp', tcp)
   const { port } = server.address() as AddressInfo
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
@@ -165,9 +176,10 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
       tunnels.closeAll()
       plane.closeAll()
       await Promise.all([serverClosed, tcpClosed, adminClosed])
+      await observe.close()
     })())
 
-  return { config, balancer, server, url, adminServer: plane.server, adminUrl: plane.url(), tcp, tcpPort, tunnels, listeners, close }
+  return { config, balancer, server, url, adminServer: plane.server, adminUrl: plane.url(), tcp, tcpPort, tunnels, observe, listeners, close }
 }
 
 /**

@@ -73,6 +73,11 @@ export interface Config {
   readonly idleTimeoutMs: number
   /** Most client connections open at once: HTTP, TCP-mode and upgraded tunnels together. */
   readonly maxConnections: number
+  /** Count requests per replica for /metrics, /stats and the dashboard (src/observe/). */
+  readonly metrics: boolean
+  /** One line per request: off, json or combined; to `accessLogFile` (undefined: stdout). */
+  readonly accessLog: 'off' | 'json' | 'combined'
+  readonly accessLogFile: string | undefined
   /** The edge's limits and timeouts on client connections (src/front/edge-*.ts). */
   readonly edge: EdgeConfig
 }
@@ -171,6 +176,9 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'max-headers', env: 'LB_MAX_HEADERS', default: '100', help: 'most header lines in a request (431)' },
   { flag: 'max-request-body', env: 'LB_MAX_REQUEST_BODY', default: 'off', help: 'largest proxied request body in bytes: 413 before forwarding when Content-Length says more, the request aborted when a chunked body passes it (off: unlimited)' },
   { flag: 'quiet', env: 'LB_QUIET', default: 'false', boolean: true, help: 'log only errors (and the admin audit lines)' },
+  { flag: 'metrics', env: 'LB_METRICS', default: 'true', boolean: true, help: 'count requests per replica for /metrics, /stats and /dashboard on the admin listener (--metrics=false: no counting)' },
+  { flag: 'access-log', env: 'LB_ACCESS_LOG', default: 'off', help: 'one line per request: off, json or combined (buffered, flushed every second and at exit)' },
+  { flag: 'access-log-file', env: 'LB_ACCESS_LOG_FILE', help: 'append the access log to this file (default: stdout)' },
 ]
 
 const byFlag = new Map(OPTIONS.map((o) => [o.flag, o]))
@@ -376,6 +384,9 @@ function validate(values: Readonly<Record<string, string>>): Config {
     tcpConnectTimeoutMs: integer('tcp-connect-timeout', get('tcp-connect-timeout'), 1, 600_000),
     idleTimeoutMs: integer('idle-timeout', get('idle-timeout'), 0, 2_147_483_647),
     maxConnections: integer('max-connections', get('max-connections'), 1, 1_000_000),
+    metrics: boolean('metrics', get('metrics')),
+    accessLog: oneOf('access-log', get('access-log'), ['off', 'json', 'combined'] as const),
+    accessLogFile: values['access-log-file'] === undefined || get('access-log-file').trim() === '' ? undefined : get('access-log-file').trim(),
     edge: Object.freeze({
       maxPipelined: integer('max-pipelined', get('max-pipelined'), 1, 1024),
       headerTimeoutMs: integer('header-timeout', get('header-timeout'), 100, 3_600_000),

@@ -125,8 +125,10 @@ class NodeClient implements HttpClient {
   }
 
   bodyData(chunk: Buffer): void {
-    const conn = this.exchange?.conn
+    const exchange = this.exchange
+    const conn = exchange?.conn
     if (conn === undefined) return
+    exchange!.bytesIn += chunk.length
     let ok: boolean
     if (this.chunked) {
       if (chunk.length === 0) return

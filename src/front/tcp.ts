@@ -79,10 +79,17 @@ class TcpTrip implements Trip {
     upstream.begin()
     const socket = this.options.tunnels.connect(client, upstream.host, upstream.port)
     let counted = true
+    let connected = false
     const release = (): void => {
       if (counted) {
         counted = false
         upstream.end()
+        const stats = upstream.stats
+        // Bytes are counted once, when the connection closes (no per-chunk work).
+        if (connected && stats !== undefined) {
+          stats.tcpBytesToReplica += socket.bytesWritten
+          stats.tcpBytesFromReplica += socket.bytesRead
+        }
       }
     }
     socket.once('close', release)
@@ -108,6 +115,8 @@ class TcpTrip implements Trip {
       client.off('close', onClientClose)
       socket.off('error', onConnectError)
       socket.on('error', () => {})
+      connected = true
+      if (upstream.stats !== undefined) upstream.stats.tcpConnections++
       this.options.tunnels.splice(client, socket)
     })
   }

@@ -20,6 +20,7 @@ import { endToEnd, upstreamRequestHeaders } from '../route/forward.js'
 import type { Tunnels } from '../upstream/tunnel.js'
 import type { AttemptLoop, Trip } from '../route/attempt.js'
 import { UpstreamTimeoutError, fromSocketError, type UpstreamError } from '../upstream/errors.js'
+import { NO_FLAG, NO_HEALTHY_UPSTREAM, UPSTREAM_OVERFLOW, flagOfUpstreamError } from '../observe/flags.js'
 
 export interface UpgradeOptions {
   /** The attempt loop for upgrades (first choice `ring.pick`; its timeout: ms a replica may take to answer, then 504). */
@@ -40,6 +41,7 @@ export function createUpgradeHandler(options: UpgradeOptions): (req: IncomingMes
     if (!options.tunnels.admit(socket)) {
       const max = options.tunnels.maxConnections
       answerError(socket, new BalancerError('TOO_MANY_CONNECTIONS', `Too many open connections (the limit is ${max})`))
+      options.loop.observer?.answeredByBalancer(503, req, UPSTREAM_OVERFLOW)
       return
     }
     options.loop.start(new UpgradeExchange(req, socket, head, options.keyOf(req), options))
@@ -52,6 +54,10 @@ class UpgradeExchange implements Trip {
   private upReq: ClientRequest | undefined
   tried: Upstream[] | undefined
   private answered = false
+  private readonly startedAt = performance.now()
+  private sentAt = 0
+  private last: Upstream | undefined
+  private lastError: string | undefined
   /** Upgrade requests carry no body: sending one again after a broken connection is harmless. */
   readonly replayable = true
   readonly bodySent = false
@@ -74,8 +80,20 @@ class UpgradeExchange implements Trip {
     })
   }
 
+  /** Report the answer once to the observer: relayed from the last replica tried, or the balancer's own. */
+  private report(status: number, flag: string, relayed: boolean): void {
+    const observer = this.options.loop.observer
+    if (observer === undefined) return
+    const upstream = this.last
+    const r = { incoming: this.req, status, startedAt: this.startedAt, upstreamMs: relayed ? performance.now() - this.sentAt : -1, bytesIn: 0, bytesOut: 0, flag, replicaName: upstream?.name }
+    if (relayed) observer.relayed(r, upstream?.stats)
+    else observer.local(r)
+  }
+
   send(upstream: Upstream): void {
     if (this.socket.destroyed) return
+    this.sentAt = performance.now()
+    this.last = upstream
     upstream.begin()
     let counted = true
     const release = (): void => {
@@ -111,24 +129,25 @@ class UpgradeExchange implements Trip {
         return
       }
       this.socket.write(statusLine(101, upRes.statusMessage) + headerLines(upRes.rawHeaders) + '\r\n')
+      this.report(101, NO_FLAG, true)
       this.options.tunnels.splice(this.socket, upSocket, this.head, upHead)
     })
     upReq.once('response', (upRes: IncomingMessage) => {
       this.answered = true
       upRes.once('close', release)
-      this.relay(upRes)
+      this.report(this.relay(upRes), NO_FLAG, true)
     })
     upReq.end()
   }
 
   /** A non-101 answer: relayed as a normal response, then the connection is closed. */
-  private relay(upRes: IncomingMessage): void {
+  private relay(upRes: IncomingMessage): number {
     const { socket } = this
     const status = upRes.statusCode ?? 502
     if (status === 404) {
       upRes.resume()
       answerError(socket, new BalancerError('ENDPOINT_NOT_FOUND', `'${pathOf(this.req.url ?? '/')}' endpoint does not exist in server replicas`))
-      return
+      return 400
     }
     // endToEnd drops Transfer-Encoding: without a Content-Length the body ends with the
     // connection, which `Connection: close` announces anyway.
@@ -138,6 +157,7 @@ class UpgradeExchange implements Trip {
     upRes.once('error', () => socket.destroy())
     upRes.once('aborted', () => socket.destroy())
     socket.once('finish', () => linger(socket))
+    return status
   }
 
   private onError(upstream: Upstream, upReq: ClientRequest, err: UpstreamError): void {
@@ -150,12 +170,14 @@ class UpgradeExchange implements Trip {
     }
     // Before any answer: a refused or reset connection goes to the next replica; a timeout
     // does not (the replica may be acting on it). The retry policy decides.
+    this.lastError = err.code
     this.options.loop.failed(this, upstream, err)
   }
 
   /** Trip: no replica will take it. */
   giveUp(err: BalancerError): void {
     answerError(this.socket, err)
+    this.report(err.status, err.code === 'NO_REPLICAS' ? NO_HEALTHY_UPSTREAM : flagOfUpstreamError(this.lastError), false)
   }
 }
 

@@ -9,12 +9,14 @@
  */
 import { EventEmitter } from 'node:events'
 import { Worker } from 'node:worker_threads'
-import { fastInterval, type CheckerOptions, type FromWorker, type HealthState, type ToWorker } from './protocol.js'
+import { fastInterval, type CheckerOptions, type FromWorker, type HealthState, type ProbeTarget, type ToWorker } from './protocol.js'
 
 export interface HealthTarget {
   readonly name: string
   readonly host: string
   readonly port: number
+  /** Its counters, when metrics are on: the worker counts probes into `health` (protocol.ts). */
+  readonly stats?: { readonly health: Float64Array } | undefined
 }
 
 export interface HealthReport<T extends HealthTarget> {
@@ -44,6 +46,10 @@ export interface MonitorEvents<T extends HealthTarget> {
   up: [report: HealthReport<T>]
   /** The worker failed; it is restarted with the current list (states start over as up). */
   error: [err: Error]
+}
+
+function probeTarget(id: number, target: HealthTarget): ProbeTarget {
+  return { id, name: target.name, host: target.host, port: target.port, counters: target.stats?.health }
 }
 
 const fromSource = import.meta.url.endsWith('.ts')
@@ -117,7 +123,7 @@ export class HealthMonitor<T extends HealthTarget> extends EventEmitter<MonitorE
     worker.on('message', (m: FromWorker) => this.onMessage(m))
     worker.on('error', (err) => this.emit('error', new Error(`health checker worker failed: ${err.message}`, { cause: err })))
     worker.once('exit', () => this.onExit(worker))
-    for (const [target, id] of this.ids) this.send({ type: 'add', target: { id, name: target.name, host: target.host, port: target.port } })
+    for (const [target, id] of this.ids) this.send({ type: 'add', target: probeTarget(id, target) })
     for (const id of this.suspects) this.send({ type: 'suspect', id })
   }
 
@@ -127,7 +133,7 @@ export class HealthMonitor<T extends HealthTarget> extends EventEmitter<MonitorE
     const id = this.nextId++
     this.ids.set(target, id)
     this.byId.set(id, target)
-    this.send({ type: 'add', target: { id, name: target.name, host: target.host, port: target.port } })
+    this.send({ type: 'add', target: probeTarget(id, target) })
   }
 
   /** Stop probing a replica (it left). */

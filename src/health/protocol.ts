@@ -22,6 +22,12 @@ export interface ProbeTarget {
   readonly name: string
   readonly host: string
   readonly port: number
+  /**
+   * Probe counters in shared memory, written here and read by /metrics without a message:
+   * [successes, failures, last probe wall-clock ms, its duration ms, 1 if it succeeded]
+   * (src/observe/replica-stats.ts). Absent with metrics off.
+   */
+  readonly counters?: Float64Array | undefined
 }
 
 export type ToWorker =

@@ -116,6 +116,14 @@ class Checked {
   }
 
   private record(ok: boolean, reason: string, at: number): void {
+    const counters = this.target.counters
+    if (counters !== undefined) {
+      // Layout: src/observe/replica-stats.ts (HEALTH_OK ... HEALTH_LAST_OK).
+      counters[ok ? 0 : 1]!++
+      counters[2] = at
+      counters[3] = Date.now() - at
+      counters[4] = ok ? 1 : 0
+    }
     if (ok) {
       if (this.good === 0 && (this.bad > 0 || this.suspect || this.state === 'down')) this.since = at
       this.bad = 0

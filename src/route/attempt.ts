@@ -12,6 +12,7 @@ import type { RingView } from '../ring/ring.js'
 import type { Upstream } from '../upstream/upstream.js'
 import type { UpstreamError } from '../upstream/errors.js'
 import { giveUpAnswer, mayRetry, type RetryFacts } from './retry.js'
+import type { RequestObserver } from '../observe/request-observer.js'
 
 /** One request's way to a replica and back, for one kind of request. */
 export interface Trip extends RetryFacts {
@@ -34,6 +35,8 @@ export interface RouteOptions {
   upstreamTimeoutMs: number
   /** Told when a failure says the replica is at fault (passive health detection). */
   onUpstreamFailure?: (upstream: Upstream, err: UpstreamError) => void
+  /** Counts and logs each request once answered (metrics, access log; src/observe/). */
+  observer?: RequestObserver | undefined
 }
 
 /** Built once per kind of request (app.ts); holds no per-request state. */
@@ -42,6 +45,8 @@ export class AttemptLoop {
   readonly upstreamTimeoutMs: number
   private readonly choose: (id: number) => Upstream | undefined
   private readonly onUpstreamFailure: ((upstream: Upstream, err: UpstreamError) => void) | undefined
+  /** Where trips report their finished requests (undefined: metrics and access log off). */
+  readonly observer: RequestObserver | undefined
 
   constructor(options: RouteOptions) {
     const ring = options.ring
@@ -49,6 +54,7 @@ export class AttemptLoop {
     this.choose = options.choose ?? ((id) => ring.pick(id))
     this.upstreamTimeoutMs = options.upstreamTimeoutMs
     this.onUpstreamFailure = options.onUpstreamFailure
+    this.observer = options.observer
   }
 
   /** Select the first replica and send; the SPEC's 503 when the ring is empty. */
@@ -60,6 +66,7 @@ export class AttemptLoop {
 
   /** Count a failure against its replica, when it says something about the replica. */
   report(upstream: Upstream, err: UpstreamError): void {
+    upstream.stats?.failed(err.code)
     if (err.replicaFault) this.onUpstreamFailure?.(upstream, err)
   }
 
@@ -74,6 +81,7 @@ export class AttemptLoop {
       tried.push(upstream)
       const next = this.ring.next(trip.id, (u) => !tried.includes(u))
       if (next !== undefined) {
+        if (upstream.stats !== undefined) upstream.stats.retries++
         trip.send(next)
         return
       }

@@ -15,6 +15,8 @@ import { PipelineStalledError, type UpstreamError } from '../upstream/errors.js'
 import { isIdempotent, upstreamRequestHeaders, type ProxiedRequest } from './forward.js'
 import type { AttemptLoop, Trip } from './attempt.js'
 import { pathOf } from './keys.js'
+import type { FinishedRequest, LoggedRequest, RequestObserver } from '../observe/request-observer.js'
+import { DOWNSTREAM_CONNECTION_TERMINATION, NO_FLAG, NO_HEALTHY_UPSTREAM, UPSTREAM_PROTOCOL_ERROR, flagOfUpstreamError } from '../observe/flags.js'
 
 /** The client side of an exchange, one per front (src/front/http.ts, src/front/fast-client.ts). */
 export interface HttpClient {
@@ -49,7 +51,7 @@ function requestHead(req: ProxiedRequest, chunked: boolean): string {
   return head
 }
 
-export class HttpExchange implements ConnectionUser, TurnEndTask, Trip {
+export class HttpExchange implements ConnectionUser, TurnEndTask, Trip, FinishedRequest {
   private readonly headBase: string
   readonly replayable: boolean
   readonly isHead: boolean
@@ -69,6 +71,22 @@ export class HttpExchange implements ConnectionUser, TurnEndTask, Trip {
   /** A small answer waiting for the end of the event-loop turn (under load, see onData). */
   private heldBody: string | undefined
 
+  // What the observer reads once the request is finished (FinishedRequest).
+  private readonly observer: RequestObserver | undefined
+  /** The answer is complete or aborted, and was reported to the observer. */
+  private finished = false
+  /** The replica of the last try (kept after the try ends), and how it last failed. */
+  private last: Upstream | undefined
+  private lastError: string | undefined
+  status = 0
+  readonly startedAt: number
+  private sentAt = 0
+  upstreamMs = -1
+  /** Request body bytes the client sent (counted by the node:http client adapter). */
+  bytesIn = 0
+  bytesOut = 0
+  flag = NO_FLAG
+
   /**
    * @param withBody the request carries a body (the client adapter streams it once connected)
    * @param chunked that body is re-framed as chunked for the replica
@@ -85,11 +103,39 @@ export class HttpExchange implements ConnectionUser, TurnEndTask, Trip {
     this.replayable = isIdempotent(req.method)
     this.isHead = req.method === 'HEAD'
     this.pipelinable = !withBody && (this.isHead || req.method === 'GET')
+    this.observer = loop.observer
+    this.startedAt = this.observer === undefined ? 0 : performance.now()
+  }
+
+  get replicaName(): string | undefined {
+    return this.last?.name
+  }
+
+  get incoming(): LoggedRequest {
+    return this.req
+  }
+
+  /**
+   * The client's answer is complete or aborted: report it once. `relayed`: the answer (or the
+   * abort) came from the replica of the last try; else the balancer wrote it itself.
+   */
+  private finish(status: number, flag: string, relayed: boolean): void {
+    if (this.finished) return
+    this.finished = true
+    const observer = this.observer
+    if (observer === undefined) return
+    this.status = status
+    this.flag = flag
+    if (relayed) observer.relayed(this, this.last?.stats)
+    else observer.local(this)
   }
 
   /** @param pipelinable may share a connection (false when resent after a stall) */
   send(upstream: Upstream, pipelinable = this.pipelinable): void {
     this.upstream = upstream
+    // The first try starts as the request arrives: one clock read less per request.
+    if (this.observer !== undefined) this.sentAt = this.last === undefined ? this.startedAt : performance.now()
+    this.last = upstream
     this.conn = undefined
     upstream.begin()
     // HTTP/1.0 clients may omit Host; HTTP/1.1 requires one on our side.
@@ -125,19 +171,25 @@ export class HttpExchange implements ConnectionUser, TurnEndTask, Trip {
 
   onHead(statusCode: number, statusMessage: string, rawHeaders: string[]): void {
     this.responded = true
+    if (this.observer !== undefined) this.upstreamMs = performance.now() - this.sentAt
     if (this.clientGone) return
     if (statusCode === 404) {
       this.discardBody = true
       this.client.answerError(new BalancerError('ENDPOINT_NOT_FOUND', `'${pathOf(this.req.url ?? '/')}' endpoint does not exist in server replicas`))
+      // The replica's answer, in the SPEC's words: counted as the replica's.
+      this.finish(400, NO_FLAG, true)
       return
     }
+    this.status = statusCode
     try {
       this.client.answerHead(statusCode, statusMessage, rawHeaders)
     } catch (err) {
       // A header the front will not send (invalid characters from the replica).
       this.discardBody = true
       this.client.stopBody()
+      this.upstream?.stats?.failed('HPE_UPSTREAM')
       this.client.answerError(new BalancerError('UPSTREAM_UNREACHABLE', `Server replica '${this.upstream?.name}' sent an invalid response (${(err as Error).message})`))
+      this.finish(502, UPSTREAM_PROTOCOL_ERROR, false)
     }
   }
 
@@ -148,9 +200,12 @@ export class HttpExchange implements ConnectionUser, TurnEndTask, Trip {
       this.client.stopBody()
     }
     if (this.discardBody || this.clientGone) return
+    this.bytesOut += chunk.length
     if (last) {
-      if (chunk.length === 0 || chunk.length > SMALL_BODY) this.client.answerEnd(chunk)
-      else {
+      if (chunk.length === 0 || chunk.length > SMALL_BODY) {
+        this.client.answerEnd(chunk)
+        this.finish(this.status, NO_FLAG, true)
+      } else {
         // A small body as a latin1 string (bytes unchanged): the front then sends the head and
         // body as one string in one write.
         const body = chunk.toString('latin1')
@@ -159,7 +214,10 @@ export class HttpExchange implements ConnectionUser, TurnEndTask, Trip {
         if (batcher !== undefined && batcher.batching()) {
           this.heldBody = body
           batcher.atTurnEnd(this)
-        } else this.client.answerEnd(body)
+        } else {
+          this.client.answerEnd(body)
+          this.finish(this.status, NO_FLAG, true)
+        }
       }
     } else if (!this.client.answerData(chunk)) {
       // The client reads slower than the replica writes: hold the replica until it drains.
@@ -173,6 +231,7 @@ export class HttpExchange implements ConnectionUser, TurnEndTask, Trip {
     if (err instanceof PipelineStalledError) {
       // Waited too long behind a slow answer on a shared connection (pool.ts): the replica is
       // fine, so the same one gets it again, on a connection of its own.
+      upstream.stats?.failed(err.code)
       this.send(upstream, false)
       return
     }
@@ -180,10 +239,14 @@ export class HttpExchange implements ConnectionUser, TurnEndTask, Trip {
       // Headers already went out: all we can honestly do is cut the client's response short.
       // (Unless it was the 404 answer, which is complete already.)
       this.loop.report(upstream, err)
-      if (!this.discardBody) this.client.answerAbort()
+      if (!this.discardBody) {
+        this.client.answerAbort()
+        this.finish(this.status, flagOfUpstreamError(err.code), true)
+      }
       this.client.stopBody()
       return
     }
+    this.lastError = err.code
     this.loop.failed(this, upstream, err)
   }
 
@@ -191,18 +254,24 @@ export class HttpExchange implements ConnectionUser, TurnEndTask, Trip {
   giveUp(err: BalancerError): void {
     this.client.stopBody()
     this.client.answerError(err)
+    this.finish(err.status, err.code === 'NO_REPLICAS' ? NO_HEALTHY_UPSTREAM : flagOfUpstreamError(this.lastError), false)
   }
 
   /** TurnEndTask: send the answer held by onData. */
   runAtTurnEnd(): void {
     const body = this.heldBody
     this.heldBody = undefined
-    if (body !== undefined && !this.clientGone && !this.client.closedForWrites) this.client.answerEnd(body)
+    if (body !== undefined && !this.clientGone && !this.client.closedForWrites) {
+      this.client.answerEnd(body)
+      this.finish(this.status, NO_FLAG, true)
+    }
   }
 
   /** The client went away before its answer was complete: abort the upstream request. */
   clientClosed(): void {
     this.clientGone = true
+    // nginx's 499 when nothing was answered yet; else the status the head carried.
+    this.finish(this.responded && this.status !== 0 ? this.status : 499, DOWNSTREAM_CONNECTION_TERMINATION, true)
     const { upstream, conn } = this
     if (upstream === undefined) return
     if (conn !== undefined) conn.discard(this)

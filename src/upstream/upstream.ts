@@ -5,6 +5,7 @@
  */
 import { ConnectionPool, type PoolOptions } from './pool.js'
 import type { ReplicaHandle } from '../replicas/provider.js'
+import type { ReplicaStats } from '../observe/replica-stats.js'
 
 export class Upstream {
   readonly name: string
@@ -14,6 +15,8 @@ export class Upstream {
   readonly pool: ConnectionPool
   /** Requests sent and not yet finished. */
   inflight = 0
+  /** Its counters while metrics are on and it is a member (src/observe/metrics.ts). */
+  stats: ReplicaStats | undefined = undefined
   private idleWaiters: Array<() => void> = []
 
   /**
