@@ -2,13 +2,14 @@
  * Wiring: config -> provider -> balancer (ring + membership) -> HTTP front (admin + proxy).
  * `startApp` is what `main` runs and what the end-to-end tests start on port 0.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo, Server as TcpServer } from 'node:net'
 import { OPTIONS, type Config } from './config.js'
 import { Balancer } from './membership/balancer.js'
 import { createAdminPlane } from './admin/plane.js'
 import { auditLine, type AuditSink } from './admin/audit.js'
 import { FastFront } from './front/fast.js'
+import { createEdgeServer } from './front/edge-server.js'
 import { createProxy } from './front/http.js'
 import { createChooser } from './route/bounded.js'
 import { AttemptLoop } from './route/attempt.js'
@@ -104,22 +105,33 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
   const route = { ring: balancer.ring, upstreamTimeoutMs: config.upstreamTimeoutMs, onUpstreamFailure: health.onUpstreamFailure, observer: observe.observer }
   const httpLoop = new AttemptLoop({ ...route, choose: createChooser(balancer.ring, config.balanceFactor) })
   const proxy = createProxy({ loop: httpLoop, keyOf })
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  // Every connection is read by the edge (src/front/fast*.ts, edge-*.ts), which runs every
+  // timeout and limit; node:http gets checked requests (edge-server.ts has its settings).
+  const server = createEdgeServer(config.edge, (req: IncomingMessage, res: ServerResponse) => {
     if (!admin(req, res, pathOf(req.url ?? '/'))) proxy(req, res)
   })
-  // Plain GET/HEAD requests are read and answered on the raw socket; the rest go to `server`.
-  const front = config.fastFront ? new FastFront(server, { loop: httpLoop, keyOf, isAdminPath: admin.handles, keyHeaders: keyHeadersOf(config.key) }) : undefined
-  // TCP-mode connections and upgraded (WebSocket) requests share one limit and idle timeout.
-  const tunnels = new Tunnels({ maxConnections: config.maxConnections, idleTimeoutMs: config.idleTimeoutMs })
-  server.on('upgrade', createUpgradeHandler({ loop: new AttemptLoop(route), keyOf, tunnels }))
+  // TCP-mode connections and upgraded (WebSocket) requests share one limit and idle timeout
+  // with the HTTP connections.
+  let front: FastFront | undefined
+  const tunnels = new Tunnels({ maxConnections: config.maxConnections, idleTimeoutMs: config.idleTimeoutMs, otherConnections: () => front?.size ?? 0 })
+  // Plain GET/HEAD requests are read and answered on the raw socket (with --fast-front); the
+  // rest go to `server`, every request through the edge's rules.
+  front = new FastFront(server, {
+    loop: httpLoop,
+    keyOf,
+    isAdminPath: admin.handles,
+    keyHeaders: keyHeadersOf(config.key),
+    fast: config.fastFront,
+    edge: config.edge,
+    maxConnections: config.maxConnections,
+    otherConnections: () => tunnels.size,
+    onConnectionRefused: () => tunnels.noteRefused(),
+  })
+  server.on('upgrade', front.upgradeListener(createUpgradeHandler({ loop: new AttemptLoop(route), keyOf, tunnels })))
   const tcp =
     config.tcpPort === undefined
       ? undefined
       : createTcpProxy({ loop: new AttemptLoop(route), key: config.tcpKey, slots: config.slots, connectTimeoutMs: config.tcpConnectTimeoutMs, tunnels })
-  // Clients (autocannon, browsers) keep connections open between requests; close idle ones
-  // after 65 s, longer than common client pools, so the client closes first.
-  server.keepAliveTimeout = 65_000
-  server.headersTimeout = 66_000
 
   // Listeners first, replicas second: a port in use fails in milliseconds, before any replica
   // (process or container) is started. Until the replicas join, requests get 503.

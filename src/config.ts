@@ -71,13 +71,33 @@ export interface Config {
   readonly tcpConnectTimeoutMs: number
   /** Idle timeout of TCP-mode connections and upgraded (WebSocket) tunnels; 0: none. */
   readonly idleTimeoutMs: number
-  /** Most TCP-mode connections plus upgraded tunnels open at once. */
+  /** Most client connections open at once: HTTP, TCP-mode and upgraded tunnels together. */
   readonly maxConnections: number
   /** Count requests per replica for /metrics, /stats and the dashboard (src/observe/). */
   readonly metrics: boolean
   /** One line per request: off, json or combined; to `accessLogFile` (undefined: stdout). */
   readonly accessLog: 'off' | 'json' | 'combined'
   readonly accessLogFile: string | undefined
+  /** The edge's limits and timeouts on client connections (src/front/edge-*.ts). */
+  readonly edge: EdgeConfig
+}
+
+/** Limits and timeouts of the HTTP front (README: Limits and hardening). */
+export interface EdgeConfig {
+  /** Most requests read ahead (parsed and not yet answered) per client connection. */
+  readonly maxPipelined: number
+  /** ms a client has to send a whole request head (then 408 and close). */
+  readonly headerTimeoutMs: number
+  /** ms a client may stay silent in the middle of a request body (then 408 and close). */
+  readonly clientTimeoutMs: number
+  /** ms an idle keep-alive connection stays open. */
+  readonly keepAliveTimeoutMs: number
+  /** Largest request head in bytes (431; a longer request line alone: 414). */
+  readonly maxHeaderSize: number
+  /** Most header lines in a request (431). */
+  readonly maxHeaders: number
+  /** Largest proxied request body in bytes (413); undefined: unlimited. */
+  readonly maxRequestBody: number | undefined
 }
 
 /** Thrown for a bad flag or environment value; main prints it and exits with status 2. */
@@ -147,7 +167,14 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'tcp-key', env: 'LB_TCP_KEY', default: 'ip', help: 'TCP connection key: `ip` (client address) or `ip-port` (client address and port)' },
   { flag: 'tcp-connect-timeout', env: 'LB_TCP_CONNECT_TIMEOUT', default: '5000', help: 'ms a replica may take to accept a TCP connection (then the next one is tried)' },
   { flag: 'idle-timeout', env: 'LB_IDLE_TIMEOUT', default: '3600000', help: 'ms a TCP connection or WebSocket tunnel may carry no byte before it is closed (0: never)' },
-  { flag: 'max-connections', env: 'LB_MAX_CONNECTIONS', default: '10000', help: 'most TCP connections plus WebSocket tunnels open at once; more are refused' },
+  { flag: 'max-connections', env: 'LB_MAX_CONNECTIONS', default: '10000', help: 'most client connections open at once (HTTP, TCP mode and WebSocket tunnels together); a new HTTP connection over it gets 503 and is closed, a TCP one is closed' },
+  { flag: 'max-pipelined', env: 'LB_MAX_PIPELINED', default: '16', help: 'most requests read ahead (read and not yet answered) per client connection; the connection is not read further until answers drain' },
+  { flag: 'header-timeout', env: 'LB_HEADER_TIMEOUT', default: '10000', help: 'ms a client has to send a whole request head (then 408 and close)' },
+  { flag: 'client-timeout', env: 'LB_CLIENT_TIMEOUT', default: '60000', help: 'ms a client may stay silent in the middle of a request body (then 408, or an abort once answered, and close)' },
+  { flag: 'keep-alive-timeout', env: 'LB_KEEP_ALIVE_TIMEOUT', default: '65000', help: 'ms an idle keep-alive client connection stays open' },
+  { flag: 'max-header-size', env: 'LB_MAX_HEADER_SIZE', default: '16384', help: 'largest request head in bytes (431; a request line longer than this: 414)' },
+  { flag: 'max-headers', env: 'LB_MAX_HEADERS', default: '100', help: 'most header lines in a request (431)' },
+  { flag: 'max-request-body', env: 'LB_MAX_REQUEST_BODY', default: 'off', help: 'largest proxied request body in bytes: 413 before forwarding when Content-Length says more, the request aborted when a chunked body passes it (off: unlimited)' },
   { flag: 'quiet', env: 'LB_QUIET', default: 'false', boolean: true, help: 'log only errors (and the admin audit lines)' },
   { flag: 'metrics', env: 'LB_METRICS', default: 'true', boolean: true, help: 'count requests per replica for /metrics, /stats and /dashboard on the admin listener (--metrics=false: no counting)' },
   { flag: 'access-log', env: 'LB_ACCESS_LOG', default: 'off', help: 'one line per request: off, json or combined (buffered, flushed every second and at exit)' },
@@ -360,6 +387,15 @@ function validate(values: Readonly<Record<string, string>>): Config {
     metrics: boolean('metrics', get('metrics')),
     accessLog: oneOf('access-log', get('access-log'), ['off', 'json', 'combined'] as const),
     accessLogFile: values['access-log-file'] === undefined || get('access-log-file').trim() === '' ? undefined : get('access-log-file').trim(),
+    edge: Object.freeze({
+      maxPipelined: integer('max-pipelined', get('max-pipelined'), 1, 1024),
+      headerTimeoutMs: integer('header-timeout', get('header-timeout'), 100, 3_600_000),
+      clientTimeoutMs: integer('client-timeout', get('client-timeout'), 100, 3_600_000),
+      keepAliveTimeoutMs: integer('keep-alive-timeout', get('keep-alive-timeout'), 100, 3_600_000),
+      maxHeaderSize: integer('max-header-size', get('max-header-size'), 1024, 1024 * 1024),
+      maxHeaders: integer('max-headers', get('max-headers'), 1, 10_000),
+      maxRequestBody: get('max-request-body').trim().toLowerCase() === 'off' ? undefined : integer('max-request-body', get('max-request-body'), 0, Number.MAX_SAFE_INTEGER),
+    }),
   }
   if (config.replicas > config.maxReplicas) {
     throw new ConfigError(`--replicas ${config.replicas} is more than --max-replicas ${config.maxReplicas}`)

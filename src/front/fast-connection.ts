@@ -1,67 +1,148 @@
 /**
- * One client connection on the fast front. It reads requests itself while they are plain
- * GET/HEAD requests (request.ts), one at a time: a pipelined request waits in `pending` until
- * the answer before it is complete, so answers leave in order. The first request it does not
- * take — a body, an upgrade, an admin path, anything malformed or incomplete in what has
- * arrived — hands the connection, with every unread byte, to node:http for the rest of its
- * life. That happens only between answers, so node:http never writes into one of ours.
+ * One client connection at the edge. It reads every byte the client sends, for the
+ * connection's whole life, and decides what happens to it:
+ * - plain GET/HEAD requests (fast-request.ts), one at a time, are answered on the raw socket
+ *   (the fast front) until the first request that is not one;
+ * - from then on (or from the start with --fast-front=false) each request head is checked
+ *   with the strict rules (edge-head.ts), its body delimited (Content-Length, or
+ *   edge-chunked.ts) and only then passed to node:http through a NodeSide, at most
+ *   --max-pipelined requests ahead of their answers;
+ * - a head the rules refuse is answered here (400, 405, 408, 413, 414, 417, 431, 501, 505),
+ *   after the answers before it, followed by a lingering close (RFC 9112 9.6).
+ * It also runs the connection's timeouts (header, body idle, keep-alive idle), checked by
+ * the front's one-second sweep, and stops reading while answers are not being taken (the
+ * socket's write buffer is full), so a client that pipelines and never reads costs a bounded
+ * amount of memory.
  */
 import type { Socket } from 'node:net'
-import type { BalancerError } from '../errors.js'
+import type { ServerResponse } from 'node:http'
+import { BalancerError, type ErrorCode } from '../errors.js'
 import { parseFastRequest } from './fast-request.js'
-import { errorAnswer } from './respond.js'
+import { errorAnswer, sendError } from './respond.js'
 import type { FastClient } from './fast-client.js'
 import type { HttpExchange } from '../route/exchange.js'
 import type { FastRequest } from './fast-request.js'
+import type { EdgeConfig } from '../config.js'
+import { readHead, type RejectedHead } from './edge-head.js'
+import { ChunkedScanner, type ChunkedError } from './edge-chunked.js'
+import { NodeSide, type NodeSideOwner } from './edge-node-side.js'
+import { abandonExchange } from './http.js'
 
-/** What a connection needs of the fast front (fast.ts) that accepted it. */
+/** What a connection needs of the front (fast.ts) that accepted it. */
 export interface FastConnectionHost {
   /** Shutting down: answers say `Connection: close`. */
   readonly closing: boolean
   /** Header names a request must not repeat to stay on the fast front. */
   readonly unique: ReadonlySet<string>
+  /** Plain GET/HEAD requests are answered here (--fast-front). */
+  readonly fast: boolean
+  readonly limits: EdgeConfig
+  /** Unparsed bytes held before reading pauses. */
+  readonly readAheadBytes: number
+  /** node:http's keepAliveTimeout (ms) is the keep-alive timeout. */
+  readonly server: { readonly keepAliveTimeout: number }
+  /** Requests the edge answered itself (counted). */
+  refusals: number
   keepAliveSeconds(): number
   /** Does the fast front answer a request for `url`? */
   takes(url: string): boolean
   /** Route and send a parsed request. */
   start(req: FastRequest, conn: FrontConnection): void
-  /** node:http takes over `socket`. */
-  handOff(socket: Socket): void
+  /** node:http takes over the connection, as `side`. */
+  handOff(side: NodeSide): void
   /** The connection closed or was handed over. */
   forget(conn: FrontConnection): void
 }
 
-/** Bytes of pipelined requests held while an answer is in flight before reading pauses. */
-const MAX_PENDING = 64 * 1024
+// What the connection is doing.
+/** Answering plain GET/HEAD requests itself. */
+const FAST = 0
+/** Passing checked requests to node:http (for good). */
+const NODE = 1
+/** An upgrade request went to node:http: the upgrade handler takes the socket. */
+const UPGRADING = 2
+/** Closing: our answer is written and our FIN sent; what the client still sends is dropped. */
+const LINGER = 3
+/** Closed, or handed to the upgrade handler. */
+const GONE = 4
 
-export class FrontConnection implements FastClient {
-  /** Bytes read and not yet taken as a request. */
+/** How long a lingering close reads and drops before it closes (nginx: lingering_time 30 s, lingering_timeout 5 s). */
+export const LINGER_MS = 2_000
+
+/** The status of each refusal, as an error of the catalogue. */
+const CODES: Record<number, ErrorCode> = {
+  400: 'BAD_REQUEST',
+  405: 'METHOD_NOT_ALLOWED',
+  408: 'REQUEST_TIMEOUT',
+  413: 'REQUEST_TOO_LARGE',
+  414: 'URI_TOO_LONG',
+  417: 'EXPECTATION_FAILED',
+  431: 'HEADERS_TOO_LARGE',
+  501: 'NOT_IMPLEMENTED',
+  505: 'VERSION_NOT_SUPPORTED',
+}
+
+export function edgeError(status: number, reason: string): BalancerError {
+  return new BalancerError(CODES[status] ?? 'BAD_REQUEST', reason)
+}
+
+export class FrontConnection implements FastClient, NodeSideOwner {
+  private mode = FAST
+  /** Bytes read and not yet passed on. */
   private pending: Buffer | undefined
   private exchange: HttpExchange | undefined
-  /** The client half-closed (we are closing too). */
+  /** node:http's view of this connection, once it has one. */
+  private nodeSide: NodeSide | undefined
+  /** Requests passed to node:http and not yet answered. */
+  private nodeInFlight = 0
+  /** node:http's answer to the request passed last (the one whose body may be flowing). */
+  private lastRes: ServerResponse | undefined
+  /** Heads passed to node:http, and requests it has started answering (it may be a tick behind). */
+  private headsPassed = 0
+  private requestsSeen = 0
+  /** A body failure for a request node:http has not dispatched yet. */
+  private pendingFailure: BalancerError | undefined
+  /** The body being passed on: bytes left (Content-Length), or its chunked framing. */
+  private body: number | ChunkedScanner | undefined
+  /** A refusal waiting for the answers before it. */
+  private refusal: RejectedHead | undefined
+  /** A request said this is the last one: what follows it is not read. */
+  private closeAfter = false
+  /** The client half-closed. */
   private ended = false
+  /** node:http was told of the client's FIN. */
+  private nodeEnded = false
   private running = false
-  /** Handed to node:http, closed, or closing after an answer that said so: read nothing more. */
-  private gone = false
-  /** Whether the current request allows keep-alive (`Connection: close` says no). */
+  /** Whether the current fast request allows keep-alive (`Connection: close` says no). */
   private exchangeWantsKeepAlive = true
+  /** When the head now being waited for started (its first byte, or the end of the answers before it); 0: none. */
+  private headSince = 0
+  /** When the client last sent a byte. */
+  private lastByteAt: number
   /** When the last answer finished (or the connection opened); for the keep-alive timeout. */
   idleSince: number
+  private lingerSince = 0
 
   constructor(
     readonly socket: Socket,
     private readonly front: FastConnectionHost,
   ) {
-    this.idleSince = Date.now()
+    this.idleSince = this.lastByteAt = Date.now()
+    if (!front.fast) this.mode = NODE
     socket.on('data', this.onData)
     socket.on('end', this.onEnd)
     socket.on('error', this.onError)
     socket.on('close', this.onClose)
+    socket.on('drain', this.onDrain)
+  }
+
+  private get busy(): boolean {
+    return this.exchange !== undefined || this.nodeInFlight > 0
   }
 
   /** No answer in flight and nothing pending: safe to close for the keep-alive timeout or shutdown. */
   get idle(): boolean {
-    return this.exchange === undefined && this.pending === undefined
+    return !this.busy && this.pending === undefined && this.body === undefined
   }
 
   // FastClient
@@ -89,87 +170,341 @@ export class FrontConnection implements FastClient {
   finished(keepAlive: boolean): void {
     this.exchange = undefined
     if (!keepAlive) {
-      // The head said `Connection: close`: end once the answer is flushed; bytes that follow are dropped.
-      this.gone = true
-      this.pending = undefined
-      this.socket.end()
+      // The head said `Connection: close` (or we are closing): bytes that follow are dropped.
+      this.linger()
       return
     }
-    this.idleSince = Date.now()
-    if (this.socket.isPaused()) this.socket.resume()
-    this.next()
+    this.answered()
   }
 
-  // Reading
+  // NodeSideOwner
 
-  private readonly onData = (chunk: Buffer): void => {
-    if (this.gone) return
-    this.pending = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk])
-    if (this.exchange !== undefined) {
-      // Pipelined: it waits for the answer in flight; bounded, like node:http does.
-      if (this.pending.length > MAX_PENDING) this.socket.pause()
-      return
+  nodeReadable(): void {
+    if ((this.mode === NODE || this.mode === UPGRADING) && this.socket.isPaused()) this.socket.resume()
+  }
+
+  nodeDestroyed(): void {
+    if (this.mode === NODE || this.mode === UPGRADING) this.destroy()
+  }
+
+  /** node:http ended its side (an answer that said close, or the client's FIN passed on). */
+  nodeFinished(): void {
+    if (this.mode === NODE) this.linger(false)
+    // An 'upgrade' listener that kept the NodeSide (not app.ts's, see FastFront.upgradeListener): a plain pipe.
+    else if (this.mode === UPGRADING) this.socket.end()
+  }
+
+  /** node:http started answering a request passed to it. */
+  nodeRequest(res: ServerResponse): void {
+    this.lastRes = res
+    this.requestsSeen++
+    const failure = this.pendingFailure
+    if (failure !== undefined && this.requestsSeen === this.headsPassed) {
+      this.pendingFailure = undefined
+      // After the app's request listener has started the exchange, which is then abandoned.
+      process.nextTick(() => this.answerFailure(res, failure))
     }
-    this.next()
-  }
-
-  /** Take the pending requests, one at a time, until one is in flight or none is left. */
-  private next(): void {
-    // An answer completed synchronously inside the loop below: the loop carries on.
-    if (this.running) return
-    this.running = true
-    try {
-      while (this.exchange === undefined && !this.gone) {
-        const buf = this.pending
-        if (buf === undefined) {
-          if (this.ended) this.socket.end()
-          return
-        }
-        const parsed = parseFastRequest(buf, 0, this.socket, this.front.unique)
-        if (parsed === undefined || !this.front.takes(parsed.request.url)) {
-          this.handOff()
-          return
-        }
-        this.pending = parsed.end < buf.length ? buf.subarray(parsed.end) : undefined
-        this.exchangeWantsKeepAlive = !parsed.request.close
-        this.front.start(parsed.request, this)
-      }
-    } finally {
-      this.running = false
+    let done = false
+    const answered = (): void => {
+      if (done) return
+      done = true
+      this.nodeInFlight--
+      if (this.nodeInFlight === 0) this.answered()
+      else this.next()
     }
+    res.once('finish', answered)
+    res.once('close', answered)
   }
 
-  /** From now on node:http owns this connection, starting with the bytes not read yet. */
-  private handOff(): void {
+  /** llhttp refused what the edge passed it (the edge's rules are stricter, so this is rare). */
+  nodeClientError(err: NodeJS.ErrnoException): void {
+    if (this.mode !== NODE) return
+    if (this.nodeInFlight > 1 || this.lastRes?.headersSent === true) this.destroy()
+    else this.refuseNow({ ok: false, status: 400, reason: `malformed request (${err.code ?? err.message})` })
+  }
+
+  /** The upgrade handler takes the socket, with the bytes read after the upgrade request's head. */
+  takeForUpgrade(): Buffer | undefined {
     const { socket } = this
-    this.gone = true
+    this.mode = GONE
     this.front.forget(this)
     socket.off('data', this.onData)
     socket.off('end', this.onEnd)
     socket.off('error', this.onError)
     socket.off('close', this.onClose)
-    if (this.ended) {
-      // The client already half-closed, and a stream cannot take bytes back after its end:
-      // close instead. (Only a pipelined non-plain request followed by FIN gets here; RFC 9112
-      // 9.3.2 has clients retry requests a closed connection did not answer.)
-      socket.destroy()
+    socket.off('drain', this.onDrain)
+    socket.pause()
+    const rest = this.pending
+    this.pending = undefined
+    return rest
+  }
+
+  // Reading
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.mode === LINGER || this.mode === GONE) return
+    if (this.mode === UPGRADING) {
+      if (!this.nodeSide!.push(chunk)) this.socket.pause()
       return
     }
-    socket.pause()
-    if (this.pending !== undefined) socket.unshift(this.pending)
+    this.lastByteAt = Date.now()
+    if (this.pending === undefined) {
+      this.pending = chunk
+      if (this.body === undefined && this.headSince === 0) this.headSince = this.lastByteAt
+    } else this.pending = Buffer.concat([this.pending, chunk])
+    this.next()
+    // Bytes we cannot take yet (answers in flight, or a head still arriving): bounded.
+    if (this.pending !== undefined && this.pending.length > this.front.readAheadBytes && !this.socket.isPaused()) this.socket.pause()
+  }
+
+  private readonly onDrain = (): void => {
+    if (this.mode === FAST || this.mode === NODE) this.next()
+  }
+
+  /** One answer completed and none is in flight now. */
+  private answered(): void {
+    this.idleSince = Date.now()
+    if (this.headSince !== 0) this.headSince = this.idleSince
+    // A pipelined request waiting in `pending` is taken on the next turn, not inside the answer
+    // just completed: other connections' requests queued meanwhile go first (a client that
+    // pipelines cannot keep a replica connection to itself).
+    if (this.pending !== undefined && !this.ended) setImmediate(this.nextLater)
+    else this.next()
+  }
+
+  private readonly nextLater = (): void => {
+    if (this.mode === FAST || this.mode === NODE) this.next()
+  }
+
+  /** Take pending requests while the rules allow: one at a time fast, --max-pipelined ahead to node:http. */
+  private next(): void {
+    // An answer completed synchronously inside the loop below: the loop carries on.
+    if (this.running) return
+    this.running = true
+    try {
+      this.take()
+    } finally {
+      this.running = false
+    }
+    if (this.socket.isPaused() && (this.mode === FAST || this.mode === NODE) && (this.pending === undefined || this.pending.length <= this.front.readAheadBytes) && !this.nodeSideFull()) this.socket.resume()
+  }
+
+  private nodeSideFull(): boolean {
+    const side = this.nodeSide
+    return side !== undefined && side.readableLength >= side.readableHighWaterMark
+  }
+
+  private take(): void {
+    const limits = this.front.limits
+    for (;;) {
+      if (this.mode !== FAST && this.mode !== NODE) return
+      if (this.body !== undefined) {
+        if (!this.passBody()) return
+        continue
+      }
+      if (this.refusal !== undefined) {
+        if (!this.busy) this.refuseNow(this.refusal)
+        return
+      }
+      if (this.closeAfter) {
+        this.pending = undefined
+        this.endIfDone()
+        return
+      }
+      if (this.exchange !== undefined || this.nodeInFlight >= limits.maxPipelined) return
+      // Answers the client is not taking: read nothing more until they drain.
+      if (this.socket.writableNeedDrain || (this.nodeSide !== undefined && this.nodeSide.writableLength > 0)) return
+      const buf = this.pending
+      if (buf === undefined) {
+        this.endIfDone()
+        return
+      }
+      if (this.mode === FAST) {
+        const parsed = parseFastRequest(buf, 0, this.socket, this.front.unique)
+        if (parsed !== undefined && parsed.end <= limits.maxHeaderSize && parsed.request.rawHeaders.length <= 2 * limits.maxHeaders && this.front.takes(parsed.request.url)) {
+          this.pending = parsed.end < buf.length ? buf.subarray(parsed.end) : undefined
+          this.headSince = this.pending === undefined ? 0 : Date.now()
+          this.exchangeWantsKeepAlive = !parsed.request.close
+          this.front.start(parsed.request, this)
+          continue
+        }
+      }
+      const verdict = readHead(buf, limits)
+      if (verdict === undefined) {
+        // Incomplete: wait for more (the header timeout runs), unless the client is done sending.
+        if (this.ended) {
+          this.pending = undefined
+          this.endIfDone()
+        }
+        return
+      }
+      if (!verdict.ok) {
+        this.pending = undefined
+        this.refusal = verdict
+        continue
+      }
+      const side = this.toNode()
+      this.nodeInFlight++
+      this.headsPassed++
+      this.pending = verdict.end < buf.length ? buf.subarray(verdict.end) : undefined
+      this.headSince = this.pending === undefined ? 0 : Date.now()
+      if (verdict.bodyLength !== 0) this.body = verdict.bodyLength === -1 ? new ChunkedScanner() : verdict.bodyLength
+      if (verdict.close) this.closeAfter = true
+      if (verdict.upgrade) {
+        // node:http emits 'upgrade' (synchronously, or once it reads): the upgrade handler takes the socket from here.
+        this.mode = UPGRADING
+        this.body = undefined
+        this.socket.pause()
+      }
+      side.push(verdict.rewritten ?? buf.subarray(0, verdict.end))
+    }
+  }
+
+  /** Pass body bytes on. True when the body is complete (go on with the next head). */
+  private passBody(): boolean {
+    const buf = this.pending
+    if (buf === undefined) {
+      this.endIfDone()
+      return false
+    }
+    const side = this.nodeSide!
+    const body = this.body!
+    if (typeof body === 'number') {
+      const take = Math.min(body, buf.length)
+      this.pending = take < buf.length ? buf.subarray(take) : undefined
+      this.body = body - take === 0 ? undefined : body - take
+      if (!side.push(take === buf.length ? buf : buf.subarray(0, take))) this.socket.pause()
+      if (this.body !== undefined) return false
+    } else {
+      let end: number
+      try {
+        end = body.scan(buf, 0)
+      } catch (err) {
+        this.failBody(400, `bad chunked body: ${(err as ChunkedError).message}`)
+        return false
+      }
+      const max = this.front.limits.maxRequestBody
+      if (max !== undefined && body.dataBytes > max) {
+        this.failBody(413, `request body over ${max} bytes`)
+        return false
+      }
+      const whole = end === -1 || end === buf.length
+      this.pending = whole ? undefined : buf.subarray(end)
+      if (end !== -1) this.body = undefined
+      if (!side.push(whole ? buf : buf.subarray(0, end))) this.socket.pause()
+      if (end === -1) return false
+    }
+    this.headSince = this.pending === undefined ? 0 : Date.now()
+    return true
+  }
+
+  /** From now on node:http answers this connection's requests (after any fast answer in flight). */
+  private toNode(): NodeSide {
+    if (this.nodeSide !== undefined) return this.nodeSide
+    this.mode = NODE
+    const side = new NodeSide(this.socket, this)
+    this.nodeSide = side
+    this.front.handOff(side)
+    return side
+  }
+
+  /** The client sent FIN and every request before it is answered (or cannot complete): close. */
+  private endIfDone(): void {
+    if (!this.ended) return
+    if (this.mode === FAST || (this.mode === NODE && this.nodeSide === undefined)) {
+      // Nothing of node:http's on this connection: close once the fast answer (if any) is out.
+      if (this.exchange === undefined) this.linger()
+      return
+    }
+    if (this.mode !== NODE || this.nodeEnded) return
+    // node:http hears of the FIN once it has answered everything, or at once mid-body (that request cannot complete).
+    if (this.nodeInFlight === 0 || this.body !== undefined) {
+      this.nodeEnded = true
+      this.nodeSide!.push(null)
+    }
+  }
+
+  /** A refused request: our answer (after those before it, which are complete) and a lingering close. */
+  private refuseNow(refusal: RejectedHead): void {
+    this.refusal = undefined
+    const err = edgeError(refusal.status, refusal.reason)
+    let extra = ''
+    for (const [name, value] of Object.entries(refusal.headers ?? {})) extra += `${name}: ${value}\r\n`
+    this.socket.write(errorAnswer(err, false, false, 0, extra), 'latin1')
+    this.front.refusals++
+    this.linger()
+  }
+
+  /**
+   * A body that broke a rule or a limit, or went silent, after its head went to node:http: the
+   * replica's attempt is abandoned, and the client gets our answer if none has started (else
+   * its answer is cut short). node:http then closes, and we linger.
+   */
+  private failBody(status: number, reason: string): void {
+    this.body = undefined
     this.pending = undefined
-    this.front.handOff(socket)
+    this.closeAfter = true
+    const err = edgeError(status, reason)
+    if (this.requestsSeen < this.headsPassed) this.pendingFailure = err
+    else this.answerFailure(this.lastRes, err)
+  }
+
+  private answerFailure(res: ServerResponse | undefined, err: BalancerError): void {
+    if (res === undefined || res.headersSent || res.writableEnded) {
+      this.destroy()
+      return
+    }
+    abandonExchange(res)
+    res.shouldKeepAlive = false
+    this.front.refusals++
+    sendError(res, err)
+  }
+
+  /** Stop reading requests; send our FIN after what is written; drop what arrives for LINGER_MS, then close. */
+  private linger(closeNodeSide = true): void {
+    if (this.mode === LINGER || this.mode === GONE) return
+    this.mode = LINGER
+    this.pending = undefined
+    this.body = undefined
+    this.lingerSince = Date.now()
+    const side = this.nodeSide
+    if (closeNodeSide && side !== undefined && !side.destroyed) side.destroy()
+    if (!this.socket.writableEnded) this.socket.end()
+    if (this.socket.isPaused()) this.socket.resume()
+  }
+
+  /** The front's sweep (every second): timeouts. */
+  tick(now: number): void {
+    const edge = this.front.limits
+    if (this.mode === LINGER) {
+      if (now - this.lingerSince >= LINGER_MS || (this.ended && this.socket.writableFinished)) this.destroy()
+      return
+    }
+    if (this.mode !== FAST && this.mode !== NODE) return
+    if (this.body !== undefined) {
+      // A body that stopped coming (not because we stopped reading it).
+      if (!this.socket.isPaused() && now - this.lastByteAt >= edge.clientTimeoutMs) this.failBody(408, `no request body bytes for ${edge.clientTimeoutMs} ms`)
+      return
+    }
+    if (this.busy) return
+    if (this.headSince !== 0) {
+      if (now - this.headSince >= edge.headerTimeoutMs) this.refuseNow({ ok: false, status: 408, reason: `request head not complete within ${edge.headerTimeoutMs} ms` })
+      return
+    }
+    // The keep-alive timeout is node:http's setting (app.ts sets it from --keep-alive-timeout).
+    const keepAlive = this.front.server.keepAliveTimeout
+    if (this.pending === undefined && keepAlive > 0 && now - this.idleSince >= keepAlive) this.destroy()
   }
 
   private readonly onEnd = (): void => {
     this.ended = true
-    if (this.exchange === undefined) {
-      this.socket.end()
+    if (this.mode === LINGER) {
+      this.destroy()
       return
     }
-    // The client half-closed before its answer: as node:http does (httpAllowHalfOpen off),
-    // that aborts the requests not yet answered, and the replica stops working on them.
-    this.destroy()
+    // RFC 9112 9.6 / 9.3: requests received before the FIN are still answered, then we close.
+    if (this.mode === FAST || this.mode === NODE) this.next()
+    else if (this.mode === UPGRADING) this.nodeSide!.push(null)
   }
 
   private readonly onError = (): void => {
@@ -177,15 +512,17 @@ export class FrontConnection implements FastClient {
   }
 
   private readonly onClose = (): void => {
-    this.gone = true
+    const wasNode = this.mode === NODE || this.mode === UPGRADING
+    this.mode = GONE
     this.pending = undefined
     this.front.forget(this)
     const exchange = this.exchange
     this.exchange = undefined
     exchange?.clientClosed()
+    if (wasNode && this.nodeSide !== undefined && !this.nodeSide.destroyed) this.nodeSide.destroy()
   }
 
-  /** Shutdown or keep-alive timeout: close now (callers check `idle` when it matters). */
+  /** Shutdown or a timeout: close now (callers check `idle` when it matters). */
   destroy(): void {
     this.socket.destroy()
   }

@@ -10,6 +10,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { Socket } from 'node:net'
 import type { ProxiedRequest } from '../route/forward.js'
 import type { KeyedRequest } from '../route/keys.js'
+import { validHost } from './edge-head.js'
 
 /** Largest head taken here; node:http's own limit (16 KiB) judges longer ones. */
 export const MAX_FAST_HEAD = 8 * 1024
@@ -114,7 +115,10 @@ export function parseFastRequest(buf: Buffer, start: number, socket: Socket, uni
     if (rawHeaders.length > MAX_FAST_HEADERS * 2) return undefined
     const lower = name.toLowerCase()
     if (NOT_FAST.has(lower)) return undefined
-    if (lower === 'host') hosts++
+    if (lower === 'host') {
+      // RFC 9112 3.2: an invalid Host is refused (by the edge's strict reader, edge-head.ts).
+      if (++hosts > 1 || !validHost(value)) return undefined
+    }
     else if (lower === 'connection') {
       const tokens = value.toLowerCase()
       if (tokens.includes('upgrade')) return undefined

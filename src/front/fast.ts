@@ -1,5 +1,8 @@
 /**
- * The fast front: plain GET and HEAD requests — nearly all of a load balancer's traffic — are
+ * The edge of the HTTP listener. Every client connection is read by a FrontConnection
+ * (fast-connection.ts), which applies the edge's rules and limits (README: Limits and
+ * hardening) and passes checked requests to node:http through a NodeSide; with the fast front
+ * on (the default), plain GET and HEAD requests — nearly all of a load balancer's traffic — are
  * read and answered on the raw socket (connection.ts), without node:http's per-request
  * IncomingMessage, ServerResponse, parser callbacks and timers; every other request, and the
  * rest of its connection, goes to node:http as before. Profiled and measured in the README's
@@ -11,12 +14,17 @@
  * ones it accepted itself (including its headers and request timeouts, which it only checks
  * for connections of a listening server).
  */
-import type { Server } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import { BalancerError } from '../errors.js'
+import type { EdgeConfig } from '../config.js'
+import { errorAnswer } from './respond.js'
+import { FrontConnection, LINGER_MS } from './fast-connection.js'
+import { NodeSide } from './edge-node-side.js'
 import { pathOf } from '../route/keys.js'
 import { HttpExchange } from '../route/exchange.js'
 import type { ProxyOptions } from './http.js'
-import { FrontConnection } from './fast-connection.js'
 import { FastAnswer } from './fast-client.js'
 import type { FastRequest } from './fast-request.js'
 
@@ -28,10 +36,31 @@ export interface FastFrontOptions extends ProxyOptions {
    * that repeats one goes to node:http, whose rules for joining repeats then apply.
    */
   keyHeaders: readonly string[]
+  /** Answer plain GET/HEAD requests on the raw socket (default true); false: every request through node:http. */
+  fast?: boolean
+  /** Limits and timeouts (default: the configuration's defaults). */
+  edge?: EdgeConfig
+  /** Client connections open elsewhere that count against edge.maxConnections (TCP mode, tunnels). */
+  otherConnections?: () => number
+  /** Most client connections open at once, these and the others together (default: no limit). */
+  maxConnections?: number
+  /** Told of each connection refused over maxConnections. */
+  onConnectionRefused?: () => void
 }
 
+/** The configuration's defaults (config.ts), for fronts built without a Config (tests). */
+export const EDGE_DEFAULTS: EdgeConfig = Object.freeze({
+  maxPipelined: 16,
+  headerTimeoutMs: 10_000,
+  clientTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 65_000,
+  maxHeaderSize: 16_384,
+  maxHeaders: 100,
+  maxRequestBody: undefined,
+})
+
 /** How often idle keep-alive connections are looked for (the timeout's precision). */
-const SWEEP_MS = 1000
+const SWEEP_MS = 500
 
 type ConnectionListener = (this: Server, socket: Socket) => void
 
@@ -42,6 +71,13 @@ export class FastFront {
   /** Requests the front answered itself, and connections it handed to node:http (for tests and stats). */
   served = 0
   handedOff = 0
+  /** Requests the edge refused with its own 4xx/5xx, and connections refused over --max-connections. */
+  refusals = 0
+  refusedConnections = 0
+  readonly fast: boolean
+  readonly limits: EdgeConfig
+  /** Unparsed bytes held per connection before reading pauses: one head at its largest, and some. */
+  readonly readAheadBytes: number
   private readonly connections = new Set<FrontConnection>()
   private readonly nodeListener: ConnectionListener
   private readonly sweeper: NodeJS.Timeout
@@ -55,6 +91,17 @@ export class FastFront {
     this.nodeListener = listeners[0]!
     server.removeListener('connection', this.nodeListener)
     server.on('connection', (socket: Socket) => this.accept(socket))
+    // Ours first: the app's request listener may answer at once.
+    server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
+      if (req.socket instanceof NodeSide) (req.socket.owner as FrontConnection).nodeRequest(res)
+    })
+    server.on('clientError', (err: NodeJS.ErrnoException, side: Duplex) => {
+      if (side instanceof NodeSide) (side.owner as FrontConnection).nodeClientError(err)
+      else side.destroy()
+    })
+    this.fast = options.fast ?? true
+    this.limits = options.edge ?? EDGE_DEFAULTS
+    this.readAheadBytes = this.limits.maxHeaderSize + 16 * 1024
     this.unique = new Set(options.keyHeaders)
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS)
     this.sweeper.unref()
@@ -66,18 +113,47 @@ export class FastFront {
   }
 
   private accept(socket: Socket): void {
-    if (this.closing) {
-      this.handOff(socket)
+    const max = this.options.maxConnections
+    if (max !== undefined && this.connections.size + (this.options.otherConnections?.() ?? 0) >= max) {
+      this.refuse(socket, max)
       return
     }
     this.connections.add(new FrontConnection(socket, this))
   }
 
-  /** node:http takes over `socket` (its unread bytes already put back). */
-  handOff(socket: Socket): void {
-    this.handedOff++
-    this.nodeListener.call(this.server, socket)
+  /** Over --max-connections: a 503 and a lingering close, before reading anything. */
+  private refuse(socket: Socket, max: number): void {
+    this.refusedConnections++
+    this.options.onConnectionRefused?.()
+    socket.on('error', () => {})
+    const err = new BalancerError('TOO_MANY_CONNECTIONS', `Too many open connections (the limit is ${max})`)
+    socket.end(errorAnswer(err, false, false, 0), 'latin1')
     socket.resume()
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS)
+    timer.unref()
+    socket.once('close', () => clearTimeout(timer))
+  }
+
+  /** node:http takes over a connection, as the NodeSide the edge feeds. */
+  handOff(side: NodeSide): void {
+    this.handedOff++
+    this.nodeListener.call(this.server, side as unknown as Socket)
+  }
+
+  /**
+   * The server's 'upgrade' listener around `handler`: the handler gets the client's own socket
+   * (and the bytes read after the request's head), not the NodeSide node:http saw.
+   */
+  upgradeListener(handler: (req: IncomingMessage, socket: Duplex, head: Buffer) => void): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
+    return (req, side, head) => {
+      if (!(side instanceof NodeSide)) {
+        handler(req, side, head)
+        return
+      }
+      const rest = (side.owner as FrontConnection).takeForUpgrade()
+      const socket = side.socket
+      handler(req, socket, rest === undefined ? head : Buffer.concat([head, rest]))
+    }
   }
 
   forget(conn: FrontConnection): void {
@@ -103,12 +179,10 @@ export class FastFront {
     this.options.loop.start(exchange)
   }
 
-  /** Close connections idle for longer than node:http's keepAliveTimeout, as node:http would. */
+  /** Every connection's timeouts (header, body idle, keep-alive idle, lingering close), once a second. */
   private sweep(): void {
     const now = Date.now()
-    const timeout = this.server.keepAliveTimeout
-    if (timeout <= 0) return
-    for (const conn of this.connections) if (conn.idle && now - conn.idleSince >= timeout) conn.destroy()
+    for (const conn of this.connections) conn.tick(now)
   }
 
   /** Shutdown, step 1: idle connections close now, busy ones after their answer. */

@@ -41,6 +41,17 @@ interface Tagged {
   [CLIENT]?: NodeClient
 }
 
+/**
+ * The edge answers this request itself after all (its body broke a rule or went silent):
+ * the replica's attempt is abandoned as if the client had gone, and nothing from it is written.
+ */
+export function abandonExchange(res: ServerResponse): void {
+  const client = (res as Tagged)[CLIENT]
+  if (client === undefined) return
+  ;(res as Tagged)[CLIENT] = undefined
+  client.exchange?.clientClosed()
+}
+
 // Shared listeners (no closure per request): `this` is the emitter, tagged with its client.
 function onClientClose(this: ServerResponse): void {
   ;(this as Tagged)[CLIENT]?.resClosed()

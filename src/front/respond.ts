@@ -27,12 +27,15 @@ export function sendError(res: ServerResponse, err: BalancerError, headers?: Rec
   sendJson(res, err.status, err.toJSON(), headers)
 }
 
-/** The SPEC's error answer, head and body, as sendError has node:http write it. */
-export function errorAnswer(err: BalancerError, isHead: boolean, keepAlive: boolean, keepAliveSeconds: number): string {
+/**
+ * The SPEC's error answer, head and body, as sendError has node:http write it.
+ * `extra`: header lines to add (each ending in CRLF), e.g. `allow: GET\r\n` (the edge's 405).
+ */
+export function errorAnswer(err: BalancerError, isHead: boolean, keepAlive: boolean, keepAliveSeconds: number, extra = ''): string {
   const body = JSON.stringify(err.toJSON())
   const length = Buffer.byteLength(body)
   const head =
-    `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status]}\r\ncontent-type: application/json\r\ncontent-length: ${length}\r\n` +
+    `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status]}\r\n${extra}content-type: application/json\r\ncontent-length: ${length}\r\n` +
     `Date: ${httpDate()}\r\n${connectionLines(keepAlive, keepAliveSeconds)}\r\n`
   // latin1 on the wire: encode the UTF-8 body's bytes as latin1 characters.
   return isHead ? head : head + Buffer.from(body).toString('latin1')

@@ -37,6 +37,13 @@ const EMPTY = Buffer.alloc(0)
 export const MAX_HEAD_BYTES = 64 * 1024
 const MAX_LINE = 4096
 
+/** The line starting at `start` has no CR or LF before `end` (its CRLF; -1: the head's last line). */
+function lineEndsAt(text: string, start: number, end: number): boolean {
+  const cr = text.indexOf('\r', start)
+  const lf = text.indexOf('\n', start)
+  return end === -1 ? cr === -1 && lf === -1 : cr === end && lf === end + 1
+}
+
 export class ResponseParser {
   private state: number = IDLE
   private noBody = false
@@ -96,6 +103,7 @@ export class ResponseParser {
             this.pending = buf.subarray(pos)
             return
           }
+          if (end - pos > MAX_HEAD_BYTES) throw new UpstreamProtocolError('response head too large')
           const headText = buf.toString('latin1', pos, end)
           pos = end + 4
           this.head(headText)
@@ -194,8 +202,12 @@ export class ResponseParser {
   }
 
   private head(text: string): void {
+    // RFC 9110 5.5 / RFC 9112 2.2: no NUL anywhere, and CR and LF only as CRLF line ends
+    // (a bare one could split a header line in two for the client: response splitting).
+    if (text.indexOf('\0') !== -1) throw new UpstreamProtocolError('NUL in the response head')
     // Status line: HTTP/1.1 200 OK
     const firstEnd = text.indexOf('\r\n')
+    if (!lineEndsAt(text, 0, firstEnd)) throw new UpstreamProtocolError('bare CR or LF in the response head')
     const statusLine = firstEnd === -1 ? text : text.slice(0, firstEnd)
     if (!statusLine.startsWith('HTTP/1.') || statusLine.charCodeAt(8) !== 32) throw new UpstreamProtocolError(`bad status line ${JSON.stringify(statusLine.slice(0, 40))}`)
     const http10 = statusLine.charCodeAt(7) === 48 // '0'
@@ -208,10 +220,12 @@ export class ResponseParser {
     const raw: string[] = []
     let contentLength = -1
     let chunked = false
+    let sawTe = false
     let close = http10
     let pos = firstEnd === -1 ? text.length : firstEnd + 2
     while (pos < text.length) {
       let end = text.indexOf('\r\n', pos)
+      if (!lineEndsAt(text, pos, end)) throw new UpstreamProtocolError('bare CR or LF in the response head')
       if (end === -1) end = text.length
       const c0 = text.charCodeAt(pos)
       if (c0 === 32 || c0 === 9) {
@@ -236,6 +250,7 @@ export class ResponseParser {
           break
         case 17:
           if (name.toLowerCase() === 'transfer-encoding') {
+            sawTe = true
             const v = value.toLowerCase()
             // Only a final `chunked` frames the body; anything else is read until close.
             if (v === 'chunked' || v.endsWith(',chunked') || v.endsWith(', chunked')) chunked = true
@@ -252,6 +267,8 @@ export class ResponseParser {
       }
     }
 
+    // RFC 9112 6.1: both framings at once may be a smuggling or splitting attempt: refused (502).
+    if (sawTe && contentLength !== -1) throw new UpstreamProtocolError('both Content-Length and Transfer-Encoding')
     if (statusCode < 200 && statusCode !== 101) {
       // Interim answer (100 Continue, 103 Early Hints): the real one follows.
       this.state = HEAD
@@ -269,8 +286,7 @@ export class ResponseParser {
       this.keepAlive = !close
       this.state = DONE
     } else if (chunked) {
-      // Transfer-Encoding overrides Content-Length; a message with both is suspect: no reuse.
-      this.keepAlive = !close && contentLength === -1
+      this.keepAlive = !close
       this.line = ''
       this.state = CHUNK_SIZE
     } else if (contentLength >= 0) {

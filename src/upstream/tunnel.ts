@@ -32,6 +32,8 @@ export interface TunnelOptions {
   readonly maxConnections: number
   /** Close both ends after this long without a byte either way; 0 disables. */
   readonly idleTimeoutMs: number
+  /** Client connections open elsewhere (the HTTP edge's) that count against maxConnections too. */
+  readonly otherConnections?: () => number
 }
 
 /** What `Tunnels` keeps per admitted client connection. */
@@ -50,6 +52,8 @@ const MAX_SWEEP_MS = 1000
 export class Tunnels {
   readonly maxConnections: number
   readonly idleTimeoutMs: number
+  /** Client connections open elsewhere (the HTTP edge's) that count against maxConnections. */
+  private readonly otherConnections: (() => number) | undefined
   /**
    * ms between idle sweeps: an eighth of the idle timeout, at most MAX_SWEEP_MS. A tunnel is
    * closed between `idleTimeoutMs` and `idleTimeoutMs + 2 * sweepMs` after its last byte
@@ -65,6 +69,7 @@ export class Tunnels {
 
   constructor(options: TunnelOptions) {
     this.maxConnections = options.maxConnections
+    this.otherConnections = options.otherConnections
     this.idleTimeoutMs = options.idleTimeoutMs
     this.sweepMs = Math.max(1, Math.min(options.idleTimeoutMs / 8, MAX_SWEEP_MS))
   }
@@ -74,9 +79,14 @@ export class Tunnels {
     return this.open.size
   }
 
-  /** Client connections refused because `maxConnections` were open. */
+  /** Client connections refused because `maxConnections` were open (here or at the HTTP edge). */
   get refused(): number {
     return this.refusedCount
+  }
+
+  /** The HTTP edge refused a connection over the shared limit. */
+  noteRefused(): void {
+    this.refusedCount++
   }
 
   /**
@@ -85,7 +95,7 @@ export class Tunnels {
    * from now (waiting for a replica counts as idle too).
    */
   admit(client: Socket): boolean {
-    if (this.open.size >= this.maxConnections) {
+    if (this.open.size + (this.otherConnections?.() ?? 0) >= this.maxConnections) {
       this.refusedCount++
       return false
     }
