@@ -106,8 +106,10 @@ t.test('answers the balancer writes itself are counted by status; health probes 
   const base = await observeUrl(t, app)
   const name = app.balancer.membership().replicas[0]!
   await waitFor('two probes', async () => (valueOf(parseMetrics((await call(`${base}/metrics`)).body), 'ring_balancer_health_checks_total', { replica: name, result: 'success' }) ?? 0) >= 2)
-  const stats = (await call(`${base}/stats`)).json as { replicas: Array<{ name: string; health: { last: { ok: boolean } | null } }> }
+  const stats = (await call(`${base}/stats`)).json as { replicas: Array<{ name: string; health: { last: { ok: boolean } | null } }>; ring: { digest?: string } }
   t.equal(stats.replicas[0]!.health.last?.ok, true, '/stats shows the last check')
+  t.match(stats.ring.digest, /^[0-9a-f]{16}$/, '/stats shows the routing-table digest')
+  t.equal(stats.ring.digest, app.balancer.tableDigest(), 'the same digest the balancer logs')
   t.equal((await call(`${app.url}/rm`, 'DELETE', JSON.stringify({ n: 1 }))).status, 200)
   for (let i = 0; i < 4; i++) t.equal((await call(`${app.url}/home`)).status, 503)
   t.equal((await call(`${app.url}/home`, 'POST', 'x')).status, 503, 'through node:http too')
