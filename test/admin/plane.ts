@@ -23,7 +23,7 @@ t.test('the admin listener serves /rep, /add, /rm and /healthz; other paths are 
   t.same((await call(`${app.adminUrl}/rm`, 'DELETE', '{"n": 1, "hostnames": ["A"]}')).json, ok(DEFAULT))
   const missing = await call(`${app.adminUrl}/home?x=1`)
   t.equal(missing.status, 404)
-  t.same(missing.json, fail("No admin endpoint '/home' (this listener serves /rep, /add, /rm, /healthz)"))
+  t.same(missing.json, fail("No admin endpoint '/home' (this listener serves /rep, /add, /rm, /healthz, /metrics, /stats, /dashboard)"))
   t.equal((await call(`${app.adminUrl}/healthz`, 'POST', '{}')).status, 405)
   // /healthz is not the main port's: there it is a path like any other, for the replicas.
   t.same((await call(`${app.url}/healthz`)).json, fail("'/healthz' endpoint does not exist in server replicas"))
