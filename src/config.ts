@@ -4,6 +4,7 @@
  * nothing else in the program reads argv or the environment.
  */
 import { parseArgs as parseFlags } from 'node:util'
+import { availableParallelism } from 'node:os'
 import { parseHashSpec, type HashSpec } from './ring/hashes.js'
 import { DEFAULT_SLOTS, MAX_WEIGHT } from './ring/ring.js'
 import { DEFAULT_START_TIMEOUT_MS } from './replicas/provider.js'
@@ -80,6 +81,10 @@ export interface Config {
   readonly accessLogFile: string | undefined
   /** The edge's limits and timeouts on client connections (src/front/edge-*.ts). */
   readonly edge: EdgeConfig
+  /** Data-plane worker processes (`--workers`; `auto`: available cores). 1: one process, no primary (src/cluster/). */
+  readonly workers: number
+  /** The raw flag values this config was built from: cluster workers build the same config from them. */
+  readonly source: Readonly<Record<string, string>>
 }
 
 /** Limits and timeouts of the HTTP front (README: Limits and hardening). */
@@ -175,6 +180,7 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'max-header-size', env: 'LB_MAX_HEADER_SIZE', default: '16384', help: 'largest request head in bytes (431; a request line longer than this: 414)' },
   { flag: 'max-headers', env: 'LB_MAX_HEADERS', default: '100', help: 'most header lines in a request (431)' },
   { flag: 'max-request-body', env: 'LB_MAX_REQUEST_BODY', default: 'off', help: 'largest proxied request body in bytes: 413 before forwarding when Content-Length says more, the request aborted when a chunked body passes it (off: unlimited)' },
+  { flag: 'workers', env: 'LB_WORKERS', default: '1', help: 'data-plane processes: N (1..256) or `auto` (one per available core). Above 1, a primary keeps membership, health checks, the admin listener and metrics, and N workers serve the proxied ports (see [Scaling up](#scaling-up))' },
   { flag: 'quiet', env: 'LB_QUIET', default: 'false', boolean: true, help: 'log only errors (and the admin audit lines)' },
   { flag: 'metrics', env: 'LB_METRICS', default: 'true', boolean: true, help: 'count requests per replica for /metrics, /stats and /dashboard on the admin listener (--metrics=false: no counting)' },
   { flag: 'access-log', env: 'LB_ACCESS_LOG', default: 'off', help: 'one line per request: off, json or combined (buffered, flushed every second and at exit)' },
@@ -387,6 +393,8 @@ function validate(values: Readonly<Record<string, string>>): Config {
     metrics: boolean('metrics', get('metrics')),
     accessLog: oneOf('access-log', get('access-log'), ['off', 'json', 'combined'] as const),
     accessLogFile: values['access-log-file'] === undefined || get('access-log-file').trim() === '' ? undefined : get('access-log-file').trim(),
+    workers: get('workers').trim().toLowerCase() === 'auto' ? availableParallelism() : integer('workers', get('workers'), 1, 256),
+    source: Object.freeze({ ...values }),
     edge: Object.freeze({
       maxPipelined: integer('max-pipelined', get('max-pipelined'), 1, 1024),
       headerTimeoutMs: integer('header-timeout', get('header-timeout'), 100, 3_600_000),
