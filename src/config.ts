@@ -249,6 +249,14 @@ function integer(flag: string, text: string, min: number, max: number): number {
   return n
 }
 
+/** `--workers`: 1..256, or `auto`: one per core this process may use (os.availableParallelism, capped at 256). */
+function workerCount(text: string): number {
+  if (text.trim().toLowerCase() === 'auto') return Math.min(256, availableParallelism())
+  const n = /^\d+$/.test(text.trim()) ? Number(text.trim()) : NaN
+  if (!Number.isSafeInteger(n) || n < 1 || n > 256) throw new ConfigError(`--workers must be an integer from 1 to 256 or auto, got ${JSON.stringify(text)}`, 'workers')
+  return n
+}
+
 function boolean(flag: string, text: string): boolean {
   const t = text.trim().toLowerCase()
   if (['true', '1', 'yes', 'on'].includes(t)) return true
@@ -393,7 +401,7 @@ function validate(values: Readonly<Record<string, string>>): Config {
     metrics: boolean('metrics', get('metrics')),
     accessLog: oneOf('access-log', get('access-log'), ['off', 'json', 'combined'] as const),
     accessLogFile: values['access-log-file'] === undefined || get('access-log-file').trim() === '' ? undefined : get('access-log-file').trim(),
-    workers: get('workers').trim().toLowerCase() === 'auto' ? availableParallelism() : integer('workers', get('workers'), 1, 256),
+    workers: workerCount(get('workers')),
     source: Object.freeze({ ...values }),
     edge: Object.freeze({
       maxPipelined: integer('max-pipelined', get('max-pipelined'), 1, 1024),
