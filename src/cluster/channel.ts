@@ -4,7 +4,7 @@
  * or its BalancerError, code and message as thrown there).
  */
 import { BalancerError, ERRORS, type ErrorCode } from '../errors.js'
-import type { Membership } from '../membership/balancer.js'
+import type { Membership } from '../membership/types.js'
 import type { MembershipControl } from '../admin/api.js'
 import type { FromWorker, ToWorker } from './protocol.js'
 

@@ -5,7 +5,7 @@
  * replica connection.
  */
 import type { AuditEntry } from '../admin/audit.js'
-import type { Membership } from '../membership/balancer.js'
+import type { Membership } from '../membership/types.js'
 import type { Snapshot } from './snapshot.js'
 
 /** One replica's counters in one worker (ReplicaStats as plain arrays). */

@@ -9,7 +9,7 @@
 import { EventEmitter } from 'node:events'
 import { HashRing, type RingView } from '../ring/ring.js'
 import { tableDigest } from '../ring/digest.js'
-import type { Membership } from '../membership/balancer.js'
+import type { Membership } from '../membership/types.js'
 import type { Upstream } from '../upstream/upstream.js'
 import type { ReplicaHandle } from '../replicas/provider.js'
 import type { Config } from '../config.js'
