@@ -83,7 +83,7 @@ export interface Config {
   readonly edge: EdgeConfig
   /** Data-plane worker processes (`--workers`; `auto`: available cores). 1: one process, no primary (src/cluster/). */
   readonly workers: number
-  /** The raw flag values this config was built from: cluster workers build the same config from them. */
+  /** The raw flag values this config was built from, but the admin token's: cluster workers build the same config from them. */
   readonly source: Readonly<Record<string, string>>
 }
 
@@ -402,7 +402,8 @@ function validate(values: Readonly<Record<string, string>>): Config {
     accessLog: oneOf('access-log', get('access-log'), ['off', 'json', 'combined'] as const),
     accessLogFile: values['access-log-file'] === undefined || get('access-log-file').trim() === '' ? undefined : get('access-log-file').trim(),
     workers: workerCount(get('workers')),
-    source: Object.freeze({ ...values }),
+    // Never the admin token (nor its file): workers get its digest over their IPC channel.
+    source: Object.freeze(Object.fromEntries(Object.entries(values).filter(([flag]) => flag !== 'admin-token' && flag !== 'admin-token-file'))),
     edge: Object.freeze({
       maxPipelined: integer('max-pipelined', get('max-pipelined'), 1, 1024),
       headerTimeoutMs: integer('header-timeout', get('header-timeout'), 100, 3_600_000),

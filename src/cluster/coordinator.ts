@@ -18,8 +18,9 @@ export interface CoordinatorOptions {
   readonly workers: number
   /** The worker's entry module (worker-main). */
   readonly entry: string
-  /** The flag values workers build their config from. */
+  /** The flag values workers build their config from (without the admin token), and the token's digest. */
   readonly values: Readonly<Record<string, string>>
+  readonly tokenDigest: string | undefined
   readonly balancer: Balancer
   /** /add and /rm forwarded by a worker run here (answers once every worker routes alike). */
   readonly control: MembershipControl
@@ -34,6 +35,12 @@ export interface CoordinatorOptions {
 interface Slot {
   readonly worker: Worker
   readonly forkedAt: number
+  /** The warm spare: started and following snapshots, not listening until a worker dies. */
+  spare: boolean
+  /** It said hello: it hears messages (one sent before is lost). */
+  listening: boolean
+  /** A spare that is set up and waits for `listen`. */
+  standby: boolean
   ready: boolean
   applied: number
   digest: string
@@ -54,6 +61,8 @@ export class Coordinator {
   private scheduled = false
   private closing = false
   private started = false
+  /** The warm spare, when one is up: a dead worker's place is taken in milliseconds, not a process start. */
+  private spare: Slot | undefined
   /** Workers that died within a second of being forked in a row (a crash loop backs off). */
   private quickDeaths = 0
   /** The ports the workers listen on (the same for all). */
@@ -76,6 +85,7 @@ export class Coordinator {
         slot.worker.on('message', (m: FromWorker) => {
           if (m.t === 'ready' && --pending === 0) {
             this.started = true
+            this.spare = this.fork(true)
             resolve()
           } else if (m.t === 'failed') {
             reject(Object.assign(new Error(m.message), { code: m.code }))
@@ -88,9 +98,14 @@ export class Coordinator {
     })
   }
 
-  /** Worker process ids (tests and the README's scaling section). */
+  /** Process ids of the serving workers (not the spare). */
   pids(): number[] {
-    return [...this.slots.values()].map((s) => s.worker.process.pid!).filter((pid) => pid !== undefined)
+    return [...this.slots.values()].filter((s) => !s.spare).map((s) => s.worker.process.pid!)
+  }
+
+  /** Process id of the warm spare once it is set up and waiting (undefined while it starts). */
+  sparePid(): number | undefined {
+    return this.spare?.standby ? this.spare.worker.process.pid : undefined
   }
 
   /** Each ready worker's applied version and table digest. */
@@ -172,6 +187,7 @@ export class Coordinator {
             clearTimeout(timer)
             resolve()
           })
+          // One that has not said hello yet would not hear it: it exits when it does (see 'hello').
           this.send(slot, { t: 'exit' })
         }),
     )
@@ -187,10 +203,10 @@ export class Coordinator {
     })
   }
 
-  private fork(): Slot {
+  private fork(spare = false): Slot {
     cluster.setupPrimary({ exec: this.options.entry, silent: false })
     const worker = cluster.fork()
-    const slot: Slot = { worker, forkedAt: Date.now(), ready: false, applied: 0, digest: '' }
+    const slot: Slot = { worker, forkedAt: Date.now(), spare, listening: false, standby: false, ready: false, applied: 0, digest: '' }
     this.slots.set(worker.id, slot)
     this.forks++
     worker.on('message', (m: FromWorker) => this.received(slot, m))
@@ -202,8 +218,13 @@ export class Coordinator {
   private received(slot: Slot, m: FromWorker): void {
     switch (m.t) {
       case 'hello':
+        slot.listening = true
+        if (this.closing) return this.send(slot, { t: 'exit' })
         // The latest membership, so it routes as the others from its first connection.
-        this.send(slot, { t: 'start', values: { ...this.options.values }, snapshot: this.publish() })
+        this.send(slot, { t: 'start', values: { ...this.options.values }, tokenDigest: this.options.tokenDigest, snapshot: this.publish(), listen: !slot.spare })
+        return
+      case 'standby':
+        slot.standby = true
         return
       case 'ready':
         slot.ready = true
@@ -258,16 +279,39 @@ export class Coordinator {
     this.slots.delete(slot.worker.id)
     this.options.sums.exited(slot.worker.id)
     for (const id of [...this.waits.keys()]) this.done(id, slot.worker.id)
+    if (this.spare === slot) this.spare = undefined
     if (this.closing || !this.started) return
     const lived = Date.now() - slot.forkedAt
     this.quickDeaths = lived < 1_000 ? this.quickDeaths + 1 : 0
     const delay = this.quickDeaths === 0 ? 0 : Math.min(5_000, 100 * 2 ** this.quickDeaths)
-    this.options.error(`worker ${slot.worker.process.pid} exited (${signal ?? `code ${code}`}); starting another${delay > 0 ? ` in ${delay} ms` : ''}`)
-    const again = (): void => {
-      if (!this.closing) this.fork()
+    const pid = slot.worker.process.pid
+    const how = signal ?? `code ${code}`
+    if (slot.spare) {
+      this.options.error(`the spare worker ${pid} exited (${how}); starting another spare${delay > 0 ? ` in ${delay} ms` : ''}`)
+    } else if (this.spare !== undefined) {
+      // The spare takes its place at once (it only has to listen); a new spare starts behind it.
+      const spare = this.spare
+      this.spare = undefined
+      spare.spare = false
+      // One still starting listens as soon as it is up ('hello' sends start with listen: true).
+      if (spare.listening) this.send(spare, { t: 'listen' })
+      this.options.error(`worker ${pid} exited (${how}); the spare worker ${spare.worker.process.pid} takes its place`)
+    } else {
+      this.options.error(`worker ${pid} exited (${how}); starting another${delay > 0 ? ` in ${delay} ms` : ''}`)
+      this.later(delay, () => this.fork())
+      return
     }
-    if (delay === 0) again()
-    else setTimeout(again, delay).unref()
+    this.later(delay, () => {
+      if (this.spare === undefined) this.spare = this.fork(true)
+    })
+  }
+
+  private later(delay: number, fn: () => void): void {
+    const run = (): void => {
+      if (!this.closing) fn()
+    }
+    if (delay === 0) run()
+    else setTimeout(run, delay).unref()
   }
 
   private send(slot: Slot, message: ToWorker): void {

@@ -31,8 +31,14 @@ export interface WorkerCounters {
 }
 
 export type ToWorker =
-  /** First message: the flag values to build the same config from, and the membership to start with. */
-  | { t: 'start'; values: Record<string, string>; snapshot: Snapshot }
+  /**
+   * First message: the flag values to build the same config from (config.source: without the
+   * admin token), the token's digest, the membership to start with, and whether to listen now
+   * or wait as the warm spare until `listen`.
+   */
+  | { t: 'start'; values: Record<string, string>; tokenDigest: string | undefined; snapshot: Snapshot; listen: boolean }
+  /** The warm spare takes a dead worker's place: listen now. */
+  | { t: 'listen' }
   | { t: 'snapshot'; snapshot: Snapshot }
   /** Wait until nothing is in flight on this member (or timeoutMs), close it, answer `drained`. */
   | { t: 'drain'; id: number; key: string; timeoutMs: number }
@@ -47,6 +53,8 @@ export type ToWorker =
 export type FromWorker =
   /** The worker listens for messages now (one sent before would be lost): send `start`. */
   | { t: 'hello' }
+  /** The spare has built everything and applied its snapshot: it only has to listen when asked. */
+  | { t: 'standby' }
   | { t: 'ready'; http: number; tcp: number | undefined }
   | { t: 'failed'; message: string; code: string | undefined }
   | { t: 'applied'; version: number; digest: string }

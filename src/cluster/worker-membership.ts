@@ -31,6 +31,8 @@ export class WorkerMembership extends EventEmitter<WorkerMembershipEvents> {
   private readonly byKey = new Map<string, Upstream>()
   private readonly states = new WeakMap<Upstream, MemberState>()
   private readonly weights = new Map<string, number>()
+  /** Members no longer listed, draining in the background: a drain request for one waits for it. */
+  private readonly leaving = new Map<string, Promise<void>>()
   private replicas: readonly string[] = []
   /** The version applied last (0: none yet). */
   version = 0
@@ -63,6 +65,8 @@ export class WorkerMembership extends EventEmitter<WorkerMembershipEvents> {
         if (upstream) this.retire(key, upstream, 'dead')
         continue
       }
+      // Leaving, and not known here (or already draining in the background): nothing to route to it.
+      if (m.state === 'draining' && upstream === undefined) continue
       if (upstream === undefined) {
         upstream = this.transport({ name: m.name, host: m.host, port: m.port, id: `${m.host}:${m.port}` })
         this.byKey.set(key, upstream)
@@ -128,7 +132,7 @@ export class WorkerMembership extends EventEmitter<WorkerMembershipEvents> {
   /** The primary drains a leaving member: wait for this worker's in-flight requests (up to `timeoutMs`), then close it. */
   async drain(key: string, timeoutMs: number): Promise<void> {
     const upstream = this.byKey.get(key)
-    if (upstream === undefined) return
+    if (upstream === undefined) return this.leaving.get(key)
     if (this.table.get(upstream.name) === upstream) this.table.remove(upstream.name)
     await upstream.waitIdle(timeoutMs)
     if (this.byKey.get(key) !== upstream) return
@@ -153,9 +157,11 @@ export class WorkerMembership extends EventEmitter<WorkerMembershipEvents> {
       this.emit('left', upstream.name, 'dead', upstream)
       return
     }
-    void upstream.waitIdle(this.config.drainTimeoutMs).then(() => {
+    const drained = upstream.waitIdle(this.config.drainTimeoutMs).then(() => {
+      this.leaving.delete(key)
       upstream.close()
       this.emit('left', upstream.name, 'removed', upstream)
     })
+    this.leaving.set(key, drained)
   }
 }

@@ -30,18 +30,22 @@ export function runWorker(): void {
   const error = (line: string): void => channel.send({ t: 'log', level: 'error', line })
   let membership: WorkerMembership | undefined
   let running: Running | undefined
+  let activate: (() => void) | undefined
 
   process.on('message', (message: ToWorker) => {
     if (message.t === 'start') {
       // Built before listening, so snapshots that arrive meanwhile apply in order.
-      const config = buildConfig(message.values)
+      const config = withToken(buildConfig(message.values), message.tokenDigest)
       const pool = { pipeline: config.upstreamPipeline, stallMs: config.pipelineStallMs, batcher: new WriteBatcher(), stalls: new StallWatch() }
       membership = new WorkerMembership(config, (handle) => new Upstream(handle, pool), error)
       const observe = createObservability(config, membership)
       // The primary's sampler computes rates from the sums; this one would only spend a timer.
       observe.sampler?.stop()
       membership.apply(message.snapshot)
-      start(config, membership, observe).then(
+      // The warm spare is ready to route but waits for a dead worker's place to listen.
+      const go = message.listen ? Promise.resolve() : new Promise<void>((resolve) => (activate = resolve))
+      if (!message.listen) channel.send({ t: 'standby' })
+      go.then(() => start(config, membership!, observe)).then(
         (r) => (running = r),
         (err: NodeJS.ErrnoException) => {
           channel.send({ t: 'failed', message: err.message, code: err.code })
@@ -52,6 +56,8 @@ export function runWorker(): void {
       return
     }
     if (message.t === 'reply') return channel.settle(message)
+    if (message.t === 'listen') return activate?.()
+    if (message.t === 'exit' && running === undefined) return process.exit(0)
     if (message.t === 'snapshot' && membership !== undefined) {
       membership.apply(message.snapshot)
       if (running !== undefined) channel.send({ t: 'applied', version: membership.version, digest: membership.tableDigest() })
@@ -92,6 +98,11 @@ export function runWorker(): void {
     log(`worker ${process.pid} serving`)
     return running
   }
+}
+
+/** The config with the admin token's digest, which the flag values sent to workers leave out. */
+function withToken(config: Config, tokenDigest: string | undefined): Config {
+  return Object.freeze({ ...config, admin: Object.freeze({ ...config.admin, tokenDigest }) })
 }
 
 class Running {
