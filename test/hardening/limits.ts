@@ -4,7 +4,7 @@
 // at most --max-pipelined requests are read ahead, and --max-connections counts HTTP connections.
 import t from 'tap'
 import { Client, FRONTS, rig } from './fixtures/harness.js'
-import { within } from '../fixtures/sockets.js'
+import { waitFor } from '../fixtures/sockets.js'
 
 const H = 'Host: t\r\n'
 
@@ -76,7 +76,7 @@ for (const kind of FRONTS) {
       for (let i = 0; i < 12; i++) burst += `GET /p${i}?wait=300 HTTP/1.1\r\n${H}\r\n`
       c.send(burst)
       // While the first answers are pending, the replica has seen at most the allowed number ahead.
-      await within('the first request at the replica', 3000, poll(() => r.seen.length >= 1))
+      await waitFor('the first request at the replica', () => r.seen.length >= 1, 3000, 5)
       const ahead = r.seen.length
       t.ok(ahead <= (kind === 'fast' ? 1 : 4), `${ahead} requests reached the replica before any answer`)
       const answers = await c.waitAnswers(12, 15_000)
@@ -100,21 +100,10 @@ for (const kind of FRONTS) {
       a.send(`GET /a2 HTTP/1.1\r\n${H}\r\n`)
       t.equal((await a.waitAnswers(2))[1]?.status, 200, 'an existing connection still works')
       a.socket.destroy()
-      await within('the place to free up', 3000, poll(() => r.front.size === 1))
+      await waitFor('the place to free up', () => r.front.size === 1, 3000, 5)
       const d = new Client(t, r.port)
       d.send(`GET /d HTTP/1.1\r\n${H}\r\n`)
       t.equal((await d.waitAnswers(1))[0]?.status, 200, 'a freed place is taken')
     })
-  })
-}
-
-function poll(check: () => boolean): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setInterval(() => {
-      if (check()) {
-        clearInterval(timer)
-        resolve()
-      }
-    }, 5)
   })
 }
