@@ -6,9 +6,11 @@
  * The replicas are handed over in BENCH_UPSTREAMS (JSON [{name, host, port}]) and adopted
  * the way the Docker provider adopts the containers of an earlier run. The bench owns them:
  * stopping one here only forgets it. A replica the balancer starts later (a replacement)
- * is an ordinary child process. Reports {type: 'ready', url} over IPC once listening.
+ * is an ordinary child process. Reports {type: 'ready', url, pids} over IPC once listening
+ * (pids: with --workers N > 1, the worker processes, whose CPU time is the balancer's too).
  */
 import { startApp } from '../src/app.js'
+import { startCluster } from '../src/cluster/primary.js'
 import { loadConfig } from '../src/config.js'
 import { ProcessProvider } from '../src/replicas/process.js'
 import type { ReplicaHandle, ReplicaProvider } from '../src/replicas/provider.js'
@@ -57,8 +59,10 @@ const provider = new AdoptingProvider(
   upstreams.map((u) => ({ name: u.name, host: u.host, port: u.port, id: `bench:${u.port}` })),
   config.startTimeoutMs,
 )
-const app = await startApp(config, { provider })
-process.send?.({ type: 'ready', url: app.url })
+// --workers N > 1: this process is the primary; its workers' CPU counts too (pids).
+const app = config.workers > 1 ? await startCluster(config, { provider }) : await startApp(config, { provider })
+const pids = 'coordinator' in app ? [...app.coordinator.pids(), ...[app.coordinator.sparePid()].filter((pid) => pid !== undefined)] : []
+process.send?.({ type: 'ready', url: app.url, pids })
 
 const stop = (): void => {
   app.close().then(
