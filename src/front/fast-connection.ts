@@ -20,7 +20,7 @@ import type { Socket } from 'node:net'
 import type { ServerResponse } from 'node:http'
 import { BalancerError, type ErrorCode } from '../errors.js'
 import { parseFastRequest } from './fast-request.js'
-import { errorAnswer, sendError } from './respond.js'
+import { bodyBytes, errorAnswer, sendError } from './respond.js'
 import type { FastClient } from './fast-client.js'
 import type { HttpExchange } from '../route/exchange.js'
 import type { FastRequest } from './fast-request.js'
@@ -30,6 +30,8 @@ import { ChunkedScanner, type ChunkedError } from './edge-chunked.js'
 import { NodeSide, type NodeSideOwner } from './edge-node-side.js'
 import { abandonExchange } from './http.js'
 import { restoreHandle, startReading, stopReading } from './read-gate.js'
+import type { RequestObserver } from '../observe/request-observer.js'
+import { DOWNSTREAM_PROTOCOL_ERROR } from '../observe/flags.js'
 
 /** What a connection needs of the front (fast.ts) that accepted it. */
 export interface FastConnectionHost {
@@ -46,6 +48,8 @@ export interface FastConnectionHost {
   readonly server: { readonly keepAliveTimeout: number }
   /** Requests the edge answered itself (counted). */
   refusals: number
+  /** Told of every answer the edge writes itself (metrics, access log); none with both off. */
+  readonly observer: RequestObserver | undefined
   keepAliveSeconds(): number
   /** Does the fast front answer a request for `url`? */
   takes(url: string): boolean
@@ -471,8 +475,11 @@ export class FrontConnection implements FastClient, NodeSideOwner {
     const err = edgeError(refusal.status, refusal.reason)
     let extra = ''
     for (const [name, value] of Object.entries(refusal.headers ?? {})) extra += `${name}: ${value}\r\n`
-    this.socket.write(errorAnswer(err, false, false, 0, extra), 'latin1')
+    const answer = errorAnswer(err, false, false, 0, extra)
+    this.socket.write(answer, 'latin1')
     this.front.refusals++
+    // No request was parsed: the access log shows the client's address and '-' for the rest.
+    this.front.observer?.answeredByBalancer(refusal.status, { socket: this.socket }, DOWNSTREAM_PROTOCOL_ERROR, bodyBytes(answer))
     this.linger()
   }
 
@@ -495,7 +502,7 @@ export class FrontConnection implements FastClient, NodeSideOwner {
       this.destroy()
       return
     }
-    abandonExchange(res)
+    if (!abandonExchange(res, err.status)) this.front.observer?.answeredByBalancer(err.status, res.req, DOWNSTREAM_PROTOCOL_ERROR)
     res.shouldKeepAlive = false
     this.front.refusals++
     sendError(res, err)
