@@ -17,11 +17,15 @@ import type { ChildProcess } from 'node:child_process'
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { request } from 'node:http'
-import { startBalancer, startReplica, type Replica } from './procs.js'
+import { startBalancer, startReplica, track, type Replica } from './procs.js'
+import { fork } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
 import { parseValueFlags } from './args.js'
 
 const o = { clients: [100, 1000], seconds: 15, fastFront: 'true', snapshots: '' }
-parseValueFlags(
+// (Not in the abusers' process, whose arguments are its own: see `--abuse` below.)
+if (process.argv[2] !== '--abuse') parseValueFlags(
   process.argv.slice(2),
   {
     '--clients': (v) => (o.clients = v.split(',').map(Number)),
@@ -57,11 +61,20 @@ function atPort(port: number): string {
 }
 
 /** The balancer's process.memoryUsage() (bench/serve.ts answers over IPC), after a full GC if `gc`. */
+interface LoopDelay {
+  p50: number
+  p99: number
+  max: number
+}
+/** The balancer's event-loop delay (ms) between its last two memory reports. */
+let lastDelay: LoopDelay = { p50: NaN, p99: NaN, max: NaN }
+
 function memoryOf(child: ChildProcess, gc = false, snapshot?: string): Promise<NodeJS.MemoryUsage> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the balancer did not report its memory in 60 s')), 60_000)
-    const onMessage = (m: { type?: string; usage?: NodeJS.MemoryUsage }): void => {
+    const onMessage = (m: { type?: string; usage?: NodeJS.MemoryUsage; delay?: LoopDelay }): void => {
       if (m?.type !== 'memory' || m.usage === undefined) return
+      if (m.delay !== undefined) lastDelay = m.delay
       clearTimeout(timer)
       child.off('message', onMessage)
       resolve(m.usage)
@@ -76,6 +89,9 @@ const MiB = (bytes: number): string => (bytes / 1024 / 1024).toFixed(0)
 const breakdown = (u: NodeJS.MemoryUsage): string => `RSS ${MiB(u.rss)} (heap used ${MiB(u.heapUsed)} of ${MiB(u.heapTotal)}, external ${MiB(u.external)})`
 
 /** ms for one GET /home on a new connection; Infinity if it failed or took over 10 s. */
+/** ms the last get() waited for its TCP connection (connect()), of its total. */
+let connectMs: number[] = []
+
 function get(url: string): Promise<number> {
   const started = performance.now()
   return new Promise<number>((resolve, reject) => {
@@ -85,6 +101,7 @@ function get(url: string): Promise<number> {
     })
     req.on('error', reject)
     req.setTimeout(10_000, () => req.destroy(new Error('timeout')))
+    req.once('socket', (socket) => socket.once('connect', () => connectMs.push(performance.now() - started)))
     req.end()
   }).catch(() => Infinity)
 }
@@ -124,14 +141,19 @@ async function run(clients: number, replicas: readonly Replica[]): Promise<void>
     const before = await memoryOf(lb.child)
     const fdsBefore = fds(pid)
     const until = Date.now() + o.seconds * 1000
-    const sockets: Socket[] = []
-    for (let i = 0; i < clients; i++) sockets.push(abuser(port, until))
+    // The abusers run in a process of their own, so their writes never delay the good client's timing here.
+    const abusers = fork(fileURLToPath(import.meta.url), ['--abuse', String(port), String(clients), String(o.seconds * 1000)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    track(abusers)
+    await once(abusers, 'message')
     let peak = before
     const latencies: number[] = []
+    connectMs = []
+    const delays: LoopDelay[] = []
     // A well-behaved client meanwhile: one GET /home on a new connection, then 200 ms, and again.
     while (Date.now() < until) {
       latencies.push(await get(lb.url))
       const now = await memoryOf(lb.child)
+      delays.push(lastDelay)
       if (now.rss > peak.rss) peak = now
       await sleep(200)
     }
@@ -140,7 +162,8 @@ async function run(clients: number, replicas: readonly Replica[]): Promise<void>
     if (o.snapshots !== '') await memoryOf(lb.child, false, snapshot('during'))
     const fdsDuring = fds(pid)
     if (during.rss > peak.rss) peak = during
-    for (const s of sockets) s.destroy()
+    abusers.send('stop')
+    await once(abusers, 'exit')
     await sleep(5000)
     const after = await memoryOf(lb.child)
     const afterGc = await memoryOf(lb.child, true, snapshot('after'))
@@ -158,11 +181,26 @@ async function run(clients: number, replicas: readonly Replica[]): Promise<void>
         `  open descriptors  ${fdsBefore} before, ${fdsDuring} at the end of the abuse, ${fdsAfter} after (the balancer's side of client connections, by TCP state: ${clientsAfter})\n` +
         `  a good client's GET /home meanwhile: ${latencies.length} requests, ${latencies.length - sorted.length} timed out (10 s); ` +
         `p50 ${ms(quantile(latencies, 0.5))} ms, p90 ${ms(quantile(latencies, 0.9))} ms, max ${ms(quantile(latencies, 1))} ms ` +
-        `(in order: ${latencies.map(ms).join(' ')})`,
+        `(in order: ${latencies.map(ms).join(' ')}; of which waiting for the TCP connection: ${connectMs.map(ms).join(' ')})\n` +
+        `  the balancer's event-loop delay meanwhile: worst p99 ${Math.max(...delays.map((d) => d.p99)).toFixed(0)} ms, max ${Math.max(...delays.map((d) => d.max)).toFixed(0)} ms`,
     )
   } finally {
     await lb.stop()
   }
+}
+
+/** `--abuse PORT N MS`: this process is the abusers (forked by run()): N of them for MS, until 'stop'. */
+if (process.argv[2] === '--abuse') {
+  const [port, n, ms] = process.argv.slice(3).map(Number) as [number, number, number]
+  const until = Date.now() + ms
+  const sockets: Socket[] = []
+  for (let i = 0; i < n; i++) sockets.push(abuser(port, until))
+  process.send?.('started')
+  process.on('message', () => {
+    for (const s of sockets) s.destroy()
+    process.exit(0)
+  })
+  await new Promise(() => {})
 }
 
 const replicas = await Promise.all([startReplica('Server 1'), startReplica('Server 2'), startReplica('Server 3')])

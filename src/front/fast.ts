@@ -52,7 +52,7 @@ export interface FastFrontOptions extends ProxyOptions {
 
 /** The configuration's defaults (config.ts), for fronts built without a Config (tests). */
 export const EDGE_DEFAULTS: EdgeConfig = Object.freeze({
-  maxPipelined: 16,
+  maxPipelined: 1,
   headerTimeoutMs: 10_000,
   clientTimeoutMs: 60_000,
   keepAliveTimeoutMs: 65_000,
