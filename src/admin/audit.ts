@@ -5,7 +5,7 @@
  * and a JSON parser are all a reader needs. The Authorization header is never part of it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Membership } from '../membership/balancer.js'
+import type { Membership } from '../membership/types.js'
 
 export type ListenerName = 'main' | 'admin'
 

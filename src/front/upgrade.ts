@@ -7,9 +7,11 @@
  *   closing either end closes the other);
  * - the replica answers anything else: relayed as a normal response (a 404 becomes the SPEC's
  *   400, as for any request), then the client connection is closed.
- * Node hands upgrade requests over as a bare socket, so the answers here are written raw.
+ * Node hands upgrade requests over as a bare socket, so the answers here are written raw. The
+ * replica side is upstream/upgrade-request.ts: a connection of its own, read by the same
+ * response parser as every other answer.
  */
-import { STATUS_CODES, request, type ClientRequest, type IncomingMessage } from 'node:http'
+import { STATUS_CODES, type IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Socket } from 'node:net'
 import { BalancerError } from '../errors.js'
@@ -19,7 +21,8 @@ import type { Upstream } from '../upstream/upstream.js'
 import { endToEnd, upstreamRequestHeaders } from '../route/forward.js'
 import type { Tunnels } from '../upstream/tunnel.js'
 import type { AttemptLoop, Trip } from '../route/attempt.js'
-import { UpstreamTimeoutError, fromSocketError, type UpstreamError } from '../upstream/errors.js'
+import type { UpstreamError } from '../upstream/errors.js'
+import { UpgradeRequest, type UpgradeUser } from '../upstream/upgrade-request.js'
 import { NO_FLAG, NO_HEALTHY_UPSTREAM, UPSTREAM_OVERFLOW, flagOfUpstreamError } from '../observe/flags.js'
 
 export interface UpgradeOptions {
@@ -50,10 +53,10 @@ export function createUpgradeHandler(options: UpgradeOptions): (req: IncomingMes
 
 /** One upgrade request: the attempt loop's Trip for upgrades. */
 class UpgradeExchange implements Trip {
-  private readonly headers: string[]
-  private upReq: ClientRequest | undefined
+  /** The request line and headers for the replica, blank line included. */
+  private readonly head: string
+  private upReq: UpgradeRequest | undefined
   tried: Upstream[] | undefined
-  private answered = false
   private readonly startedAt = performance.now()
   private sentAt = 0
   private last: Upstream | undefined
@@ -65,19 +68,18 @@ class UpgradeExchange implements Trip {
   constructor(
     private readonly req: IncomingMessage,
     private readonly socket: Socket,
-    private readonly head: Buffer,
+    private readonly clientHead: Buffer,
     readonly id: number,
     private readonly options: UpgradeOptions,
   ) {
     // Hop-by-hop headers are dropped as for any request, then the upgrade itself is asked
     // for again: it is a request to this next hop too.
-    this.headers = upstreamRequestHeaders(req)
-    this.headers.push('Connection', 'Upgrade', 'Upgrade', req.headers.upgrade ?? '')
+    const headers = upstreamRequestHeaders(req)
+    headers.push('Connection', 'Upgrade', 'Upgrade', req.headers.upgrade ?? '')
+    this.head = `${req.method} ${req.url} HTTP/1.1\r\n${headerLines(headers)}\r\n`
     // Nothing the client sends is read until the replica has agreed to the upgrade.
     socket.pause()
-    socket.once('close', () => {
-      if (!this.answered) this.upReq?.destroy()
-    })
+    socket.once('close', () => this.upReq?.abort())
   }
 
   /** Report the answer once to the observer: relayed from the last replica tried, or the balancer's own. */
@@ -95,75 +97,66 @@ class UpgradeExchange implements Trip {
     this.sentAt = performance.now()
     this.last = upstream
     upstream.begin()
-    let counted = true
-    const release = (): void => {
-      if (counted) {
-        counted = false
-        upstream.end()
-      }
-    }
-    const upReq = request({
-      host: upstream.host,
-      port: upstream.port,
-      method: this.req.method,
-      path: this.req.url,
-      headers: this.headers,
-      // A connection of its own: an upgraded connection never goes back to a pool.
-      agent: false,
-      timeout: this.options.loop.upstreamTimeoutMs,
-    })
+    const upReq = new UpgradeRequest(upstream.host, upstream.port, this.head, this.options.loop.upstreamTimeoutMs, this.userFor(upstream))
     this.upReq = upReq
-    upReq.once('timeout', () => upReq.destroy(new UpstreamTimeoutError()))
-    upReq.on('error', (err) => {
-      release()
-      this.onError(upstream, upReq, fromSocketError(err))
-    })
-    upReq.once('upgrade', (upRes: IncomingMessage, upSocket: Socket, upHead: Buffer) => {
-      this.answered = true
-      // The request's answer timeout must not carry over into the tunnel.
-      upSocket.setTimeout(0)
-      upSocket.once('close', release)
-      upSocket.on('error', () => {})
-      if (this.socket.destroyed) {
-        upSocket.destroy()
-        return
-      }
-      this.socket.write(statusLine(101, upRes.statusMessage) + headerLines(upRes.rawHeaders) + '\r\n')
-      this.report(101, NO_FLAG, true)
-      this.options.tunnels.splice(this.socket, upSocket, this.head, upHead)
-    })
-    upReq.once('response', (upRes: IncomingMessage) => {
-      this.answered = true
-      upRes.once('close', release)
-      this.report(this.relay(upRes), NO_FLAG, true)
-    })
-    upReq.end()
+    // In flight until its connection closes (for a tunnel: when the tunnel closes).
+    upReq.socket.once('close', () => upstream.end())
   }
 
-  /** A non-101 answer: relayed as a normal response, then the connection is closed. */
-  private relay(upRes: IncomingMessage): number {
+  /** What the replica's answer does to the client. */
+  private userFor(upstream: Upstream): UpgradeUser {
     const { socket } = this
-    const status = upRes.statusCode ?? 502
+    let status = 0
+    return {
+      onSwitched: (message, raw, upSocket, rest) => {
+        if (socket.destroyed) {
+          upSocket.destroy()
+          return
+        }
+        socket.write(statusLine(101, message) + headerLines(raw) + '\r\n')
+        this.report(101, NO_FLAG, true)
+        this.options.tunnels.splice(socket, upSocket, this.clientHead, rest)
+      },
+      onHead: (statusCode, message, raw) => {
+        status = this.relayHead(statusCode, message, raw)
+        this.report(status, NO_FLAG, true)
+      },
+      onData: (chunk, last) => {
+        if (status === 400) return // a 404 answered with the SPEC's 400: its body goes nowhere
+        if (!socket.write(chunk) && !last) {
+          this.upReq?.pause()
+          socket.once('drain', () => this.upReq?.resume())
+        }
+        if (last) socket.end()
+      },
+      onFailure: (err, answered) => this.onError(upstream, err, answered),
+    }
+  }
+
+  /**
+   * A non-101 answer: relayed as a normal response, then the connection is closed (a 404
+   * becomes the SPEC's 400). Returns the status the client gets.
+   */
+  private relayHead(status: number, message: string, raw: string[]): number {
+    const { socket } = this
     if (status === 404) {
-      upRes.resume()
+      this.upReq?.abort()
       answerError(socket, new BalancerError('ENDPOINT_NOT_FOUND', `'${pathOf(this.req.url ?? '/')}' endpoint does not exist in server replicas`))
       return 400
     }
-    // endToEnd drops Transfer-Encoding: without a Content-Length the body ends with the
-    // connection, which `Connection: close` announces anyway.
-    socket.write(statusLine(status, upRes.statusMessage) + headerLines(endToEnd(upRes.rawHeaders)) + 'Connection: close\r\n\r\n')
+    // endToEnd drops Transfer-Encoding (the parser has decoded the chunks): without a
+    // Content-Length the body ends with the connection, which `Connection: close` announces.
+    socket.write(statusLine(status, message) + headerLines(endToEnd(raw)) + 'Connection: close\r\n\r\n')
     socket.resume() // whatever the client sent after its request has nowhere to go
-    upRes.pipe(socket)
-    upRes.once('error', () => socket.destroy())
-    upRes.once('aborted', () => socket.destroy())
     socket.once('finish', () => linger(socket))
     return status
   }
 
-  private onError(upstream: Upstream, upReq: ClientRequest, err: UpstreamError): void {
-    if (upReq !== this.upReq || this.socket.destroyed) return
+  private onError(upstream: Upstream, err: UpstreamError, answered: boolean): void {
     this.upReq = undefined
-    if (this.answered) {
+    if (this.socket.destroyed) return
+    if (answered) {
+      // Cut short mid-answer: the client must see that it did not complete.
       this.options.loop.report(upstream, err)
       this.socket.destroy()
       return

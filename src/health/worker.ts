@@ -10,7 +10,8 @@
  * changing state it is probed every `fastIntervalMs`. Only transitions are posted.
  */
 import { parentPort, workerData } from 'node:worker_threads'
-import { Agent, request, type ClientRequest } from 'node:http'
+import { Agent } from 'node:http'
+import { probeHeartbeat } from '../replicas/heartbeat.js'
 import type { CheckerOptions, FromWorker, HealthState, ProbeTarget, ToWorker } from './protocol.js'
 
 type Post = (message: FromWorker) => void
@@ -24,7 +25,8 @@ class Checked {
   /** When the current streak started (first failure, or first success after failures). */
   private since = 0
   private timer: NodeJS.Timeout | undefined
-  private probing: ClientRequest | undefined
+  /** Abandons the probe in flight, if any. */
+  private probing: AbortController | undefined
   private stopped = false
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1 })
 
@@ -55,7 +57,7 @@ class Checked {
   stop(): void {
     this.stopped = true
     clearTimeout(this.timer)
-    this.probing?.destroy()
+    this.probing?.abort()
     this.agent.destroy()
   }
 
@@ -66,49 +68,16 @@ class Checked {
 
   private probe(): void {
     const started = Date.now()
-    this.send(true, (ok, reason) => {
+    const probing = new AbortController()
+    this.probing = probing
+    const { host, port } = this.target
+    void probeHeartbeat(host, port, { timeoutMs: this.options.timeoutMs, agent: this.agent, signal: probing.signal }).then(({ ok, reason }) => {
+      if (this.probing === probing) this.probing = undefined
       if (this.stopped) return
       this.record(ok, reason, started)
       const every = this.transitioning() ? this.options.fastIntervalMs : this.options.intervalMs
       this.schedule(Math.max(0, started + every - Date.now()))
     })
-  }
-
-  /** One GET /heartbeat with a deadline; `retry` allows one fresh connection after a stale one. */
-  private send(retry: boolean, done: (ok: boolean, reason: string) => void, deadline = Date.now() + this.options.timeoutMs): void {
-    const { host, port } = this.target
-    const req = request({ host, port, path: '/heartbeat', method: 'GET', agent: this.agent, headers: { 'user-agent': 'ring-balancer-health' } })
-    this.probing = req
-    let finished = false
-    const finish = (ok: boolean, reason: string): void => {
-      if (finished) return
-      finished = true
-      clearTimeout(timer)
-      if (this.probing === req) this.probing = undefined
-      done(ok, reason)
-    }
-    const timer = setTimeout(() => {
-      finish(false, `timeout after ${this.options.timeoutMs} ms`)
-      req.destroy()
-    }, Math.max(0, deadline - Date.now()))
-    req.once('response', (res) => {
-      res.resume()
-      res.once('end', () => finish(res.statusCode === 200, res.statusCode === 200 ? 'ok' : `status ${res.statusCode}`))
-      res.once('error', (err: NodeJS.ErrnoException) => finish(false, err.code ?? err.message))
-    })
-    req.once('error', (err: NodeJS.ErrnoException) => {
-      if (finished) return
-      // The replica may close an idle keep-alive socket just as we reuse it: that says
-      // nothing about its health, so try once more on a fresh connection.
-      if (retry && req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
-        finished = true
-        clearTimeout(timer)
-        this.send(false, done, deadline)
-        return
-      }
-      finish(false, err.code ?? err.message)
-    })
-    req.end()
   }
 
   private transitioning(): boolean {

@@ -7,67 +7,27 @@
  */
 import { EventEmitter } from 'node:events'
 import { BalancerError } from '../errors.js'
-import { RingFullError } from '../ring/errors.js'
-import { HashRing, MAX_WEIGHT, type RingView } from '../ring/ring.js'
-import { tableDigest } from '../ring/digest.js'
-import { randomHostname, validateHostname } from './names.js'
+import type { RingView } from '../ring/ring.js'
+import { randomHostname } from './names.js'
 import { assertAddRoom } from './capacity.js'
-import { clip, preview } from '../preview.js'
+import { Members } from './members.js'
+import { SerialQueue } from './serial.js'
+import { assertAddable, assertRemovable } from './validate.js'
+import type { BalancerEvents, MemberState, Membership, TransportFactory } from './types.js'
 import { Upstream } from '../upstream/upstream.js'
 import { WriteBatcher } from '../upstream/batcher.js'
 import { StallWatch } from '../upstream/stall-watch.js'
 import type { ReplicaChange, ReplicaHandle, ReplicaProvider } from '../replicas/provider.js'
 import type { Config } from '../config.js'
 
-export interface Membership {
-  N: number
-  replicas: string[]
-}
-
-export interface BalancerEvents {
-  /** A replica joined the ring (after its heartbeat answered). */
-  joined: [upstream: Upstream]
-  /**
-   * A replica left (removed or dead: after it was stopped; shutdown: after provider.close(),
-   * which may leave it running for a later start to adopt, e.g. --docker-keep; moved: its
-   * provider runs it at another address now, and a new Upstream with the same name joined).
-   */
-  left: [name: string, reason: 'removed' | 'dead' | 'shutdown' | 'moved', upstream: Upstream]
-  /** A connection to it failed while proxying: out of the ring until the checker decides. */
-  suspect: [upstream: Upstream]
-  /** A suspect the health checker found healthy is back in the ring. */
-  restored: [upstream: Upstream]
-  /** Found dead: out of the ring, its in-flight requests aborted (and retried where safe). */
-  dead: [upstream: Upstream]
-  /** A dead replica's replacement joined, so N is back. */
-  replaced: [dead: string, fresh: string]
-  /** Something went wrong outside a request (e.g. a replacement failed to start). */
-  error: [err: Error]
-}
-
-/** Builds the transport for a replica that joins (app.ts passes one sharing its batcher and stall clock). */
-export type TransportFactory = (handle: ReplicaHandle) => Upstream
-
-/**
- * A member's health as membership sees it: `up`, `suspect` (a connection to it failed; out of
- * the ring until the health checker confirms or clears it) or `dead` (out for good, being
- * replaced). Owned here, not by the transport: only membership changes it.
- */
-export type MemberState = 'up' | 'suspect' | 'dead'
 
 export class Balancer extends EventEmitter<BalancerEvents> {
   /** The ring as everyone else sees it: look-ups only (the type has no add or remove). */
   readonly ring: RingView<Upstream>
-  /** The same ring, writable: only membership changes it, one change at a time. */
-  private readonly table: HashRing<Upstream>
+  /** The members and the writable ring: only this class changes them, one change at a time. */
+  private readonly members: Members
   private readonly transport: TransportFactory
-  /** Members by name, in join order (Map keeps insertion order). */
-  private readonly members = new Map<string, Upstream>()
-  /** Each member's ring weight (kept while a suspect is out of the ring; a replacement inherits it). */
-  private readonly weights = new Map<string, number>()
-  /** Each member's health (kept until its transport is forgotten). */
-  private readonly states = new WeakMap<Upstream, MemberState>()
-  private queue: Promise<unknown> = Promise.resolve()
+  private readonly queue = new SerialQueue()
   private closed = false
   /** Dead replicas still being stopped (outside the queue; close waits for them). */
   private readonly stopping = new Set<Promise<void>>()
@@ -80,8 +40,8 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     transport?: TransportFactory,
   ) {
     super()
-    this.table = new HashRing<Upstream>({ slots: config.slots, vnodes: config.vnodes, hash: config.hash, probe: config.probe })
-    this.ring = this.table
+    this.members = new Members({ slots: config.slots, vnodes: config.vnodes, hash: config.hash, probe: config.probe })
+    this.ring = this.members.ring
     if (transport === undefined) {
       const pool = { pipeline: config.upstreamPipeline, stallMs: config.pipelineStallMs, batcher: new WriteBatcher(), stalls: new StallWatch() }
       transport = (handle) => new Upstream(handle, pool)
@@ -95,7 +55,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
    * with the same digest send every key to the same replica first. See ring/digest.ts.
    */
   tableDigest(): string {
-    return tableDigest(this.table)
+    return this.members.digest()
   }
 
   /** Who decides membership when this balancer only follows (a Swarm follower); undefined for a writer. */
@@ -105,16 +65,16 @@ export class Balancer extends EventEmitter<BalancerEvents> {
 
   /** Names in join order and their count: the body of GET /rep. */
   membership(): Membership {
-    return { N: this.members.size, replicas: [...this.members.keys()] }
+    return { N: this.members.size, replicas: this.members.names() }
   }
 
   upstreams(): Upstream[] {
-    return [...this.members.values()]
+    return this.members.upstreams()
   }
 
   /** A transport's health as membership sees it ('up' for one that joined and was never suspected). */
   stateOf(upstream: Upstream): MemberState {
-    return this.states.get(upstream) ?? 'up'
+    return this.members.stateOf(upstream)
   }
 
   get(name: string): Upstream | undefined {
@@ -123,7 +83,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
 
   /** A member's weight on the ring (1 unless set by --weights or /add's `weights`). */
   weightOf(name: string): number | undefined {
-    return this.weights.get(name)
+    return this.members.weightOf(name)
   }
 
   /** Initialise the provider, take over adopted replicas, then start the configured ones. */
@@ -164,22 +124,16 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     return this.serial(async () => {
       this.assertOpen()
       this.assertWriter()
-      if (hostnames.length > n) throw new BalancerError('ADD_TOO_MANY_HOSTNAMES')
-      assertWeights(n, weights)
-      assertUnique(hostnames)
-      for (const name of hostnames) {
-        validateHostname(name)
-        if (this.members.has(name)) throw new BalancerError('HOSTNAME_IN_USE', `Hostname '${name}' is already in use`)
-      }
+      assertAddable(n, hostnames, weights, (name) => this.members.has(name))
       assertAddRoom(n, { present: this.members.size, maxReplicas: this.config.maxReplicas, slots: this.config.slots, vnodes: this.config.vnodes, usedUnits: this.ring.totalWeight })
       const names = [...hostnames]
-      const taken = new Set([...this.members.keys(), ...names])
+      const taken = new Set([...this.members.names(), ...names])
       while (names.length < n) {
         const name = randomHostname(taken)
         taken.add(name)
         names.push(name)
       }
-      if (!this.table.fits(names, weights)) {
+      if (!this.members.fits(names, weights)) {
         const weight = weights.length > 0 ? ` of total weight ${names.reduce((sum, _, k) => sum + (weights[k] ?? 1), 0)}` : ''
         throw new BalancerError('RING_FULL', `The ring has no room for ${n} more server(s)${weight}: ${this.config.slots} slots, ${this.config.vnodes} virtual servers each, ${this.members.size} present`)
       }
@@ -193,16 +147,9 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     return this.serial(async () => {
       this.assertOpen()
       this.assertWriter()
-      if (hostnames.length > n) throw new BalancerError('RM_TOO_MANY_HOSTNAMES')
-      assertUnique(hostnames)
-      for (const name of hostnames) {
-        if (!this.members.has(name)) throw new BalancerError('HOSTNAME_NOT_FOUND', `Hostname '${clip(name)}' does not exist`)
-      }
-      if (n > this.members.size) {
-        throw new BalancerError('RM_MORE_THAN_EXIST', `Cannot remove ${n} replica(s): only ${this.members.size} exist`)
-      }
+      assertRemovable(n, hostnames, (name) => this.members.has(name), this.members.size)
       const names = [...hostnames]
-      const others = [...this.members.keys()].filter((name) => !names.includes(name))
+      const others = this.members.names().filter((name) => !names.includes(name))
       while (names.length < n) names.push(others.splice(Math.floor(Math.random() * others.length), 1)[0]!)
       await this.leaveAll(names, 'removed')
       return this.membership()
@@ -217,10 +164,10 @@ export class Balancer extends EventEmitter<BalancerEvents> {
    * threshold). Returns false if it is not a live member (left, or already dead).
    */
   suspect(upstream: Upstream): boolean {
-    if (this.closed || this.stateOf(upstream) === 'dead' || this.members.get(upstream.name) !== upstream) return false
+    if (this.closed || this.stateOf(upstream) === 'dead' || !this.members.holds(upstream)) return false
     if (this.stateOf(upstream) === 'up' && this.ring.size > 1) {
-      this.states.set(upstream, 'suspect')
-      this.table.remove(upstream.name)
+      this.members.setState(upstream, 'suspect')
+      this.members.takeOut(upstream.name)
       this.emit('suspect', upstream)
     }
     return true
@@ -229,16 +176,13 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   /** The health checker found a suspect healthy: back into the ring (in the queue, as a join). */
   restore(upstream: Upstream): Promise<boolean> {
     return this.serial(async () => {
-      if (this.closed || this.stateOf(upstream) !== 'suspect' || this.members.get(upstream.name) !== upstream) return false
-      try {
-        this.table.add(upstream.name, upstream, this.weights.get(upstream.name) ?? 1)
-      } catch (err) {
+      if (this.closed || this.stateOf(upstream) !== 'suspect' || !this.members.holds(upstream)) return false
+      if (!this.members.putBack(upstream)) {
         // Its slots were taken while it was out (a /add filled the ring): replace it instead.
-        if (!(err instanceof RingFullError)) throw err
         void this.replace(upstream.name)
         return false
       }
-      this.states.set(upstream, 'up')
+      this.members.setState(upstream, 'up')
       this.emit('restored', upstream)
       return true
     })
@@ -257,16 +201,14 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   replace(name: string): Promise<string | undefined> {
     const upstream = this.members.get(name)
     if (!upstream || this.stateOf(upstream) === 'dead' || this.closed) return Promise.resolve(undefined)
-    this.states.set(upstream, 'dead')
-    this.table.remove(name)
+    this.members.setState(upstream, 'dead')
+    this.members.takeOut(name)
     upstream.close()
     this.emit('dead', upstream)
     return this.serial(async () => {
       // Removed by /rm meanwhile (which stops it): the user chose the new N.
-      if (this.members.get(name) !== upstream || this.closed) return undefined
-      this.members.delete(name)
-      const weight = this.weights.get(name) ?? 1
-      this.weights.delete(name)
+      if (!this.members.holds(upstream) || this.closed) return undefined
+      const weight = this.members.forget(name)
       const stopped = this.provider
         .stop(name)
         .catch((err: Error) => this.emit('error', err))
@@ -284,7 +226,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
 
   /** In the queue: start one replica with a fresh random name (and the dead one's weight); on failure, retry later. */
   private async startReplacement(dead: string, attempt: number, weight = 1): Promise<string> {
-    const fresh = randomHostname(new Set([...this.members.keys(), ...this.provider.list().map((h) => h.name), dead]))
+    const fresh = randomHostname(new Set([...this.members.names(), ...this.provider.list().map((h) => h.name), dead]))
     try {
       await this.startAll([fresh], [weight])
     } catch (err) {
@@ -315,7 +257,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     for (const timer of this.retries) clearTimeout(timer)
     this.retries.clear()
     return this.serial(async () => {
-      const leaving = [...this.members.values()]
+      const leaving = this.members.upstreams()
       await this.drainAll(leaving)
       try {
         await Promise.all(this.stopping)
@@ -367,11 +309,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     const old = this.members.get(handle.name)
     if (!old || this.stateOf(old) === 'dead' || (old.host === handle.host && old.port === handle.port)) return
     const fresh = this.transport(handle)
-    if (!this.table.setValue(handle.name, fresh)) {
-      // A suspect is out of the ring: at its new address it gets a fresh start.
-      this.table.add(handle.name, fresh, this.weights.get(handle.name) ?? 1)
-    }
-    this.members.set(handle.name, fresh)
+    this.members.swap(handle.name, fresh)
     this.emit('left', handle.name, 'moved', old)
     this.emit('joined', fresh)
     const drained = this.drain(old).then(() => {
@@ -395,15 +333,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
 
   private join(handle: ReplicaHandle, weight = 1): void {
     const upstream = this.transport(handle)
-    try {
-      this.table.add(handle.name, upstream, weight)
-    } catch (err) {
-      // The ring's own error carries no HTTP meaning; to a client it is the SPEC's 400.
-      if (err instanceof RingFullError) throw new BalancerError('RING_FULL', err.message, { cause: err })
-      throw err
-    }
-    this.members.set(handle.name, upstream)
-    this.weights.set(handle.name, weight)
+    this.members.join(handle.name, upstream, weight)
     this.emit('joined', upstream)
   }
 
@@ -428,11 +358,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
 
   /** No new requests: out of the ring (a suspect is out already) and no longer a member. */
   private detach(leaving: readonly Upstream[]): void {
-    for (const upstream of leaving) {
-      this.table.remove(upstream.name)
-      this.members.delete(upstream.name)
-      this.weights.delete(upstream.name)
-    }
+    for (const upstream of leaving) this.members.forget(upstream.name)
   }
 
   /** Wait for in-flight requests (up to the drain timeout), then close its connections. */
@@ -443,29 +369,6 @@ export class Balancer extends EventEmitter<BalancerEvents> {
 
   /** Run membership changes one at a time, in arrival order; a failure does not block the next. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn)
-    this.queue = run.catch(() => undefined)
-    return run
-  }
-}
-
-function assertUnique(names: readonly string[]): void {
-  const seen = new Set<string>()
-  for (const name of names) {
-    if (seen.has(name)) throw new BalancerError('DUPLICATE_HOSTNAME', `Hostname '${clip(name)}' appears more than once`)
-    seen.add(name)
-  }
-}
-
-/**
- * /add's optional weights: a list of integers 1..MAX_WEIGHT, at most one per new replica.
- * The one check for both the admin payload (any JSON value) and direct callers.
- */
-export function assertWeights(n: number, weights: unknown): asserts weights is number[] {
-  if (!Array.isArray(weights) || !weights.every((w) => Number.isSafeInteger(w) && w >= 1 && w <= MAX_WEIGHT)) {
-    throw new BalancerError('INVALID_WEIGHT', `weights must be a list of integers from 1 to ${MAX_WEIGHT}, one per new replica, got ${preview(weights)}`)
-  }
-  if (weights.length > n) {
-    throw new BalancerError('INVALID_WEIGHT', `weights lists ${weights.length} weights for ${n} new replica(s): at most one per replica`)
+    return this.queue.run(fn)
   }
 }

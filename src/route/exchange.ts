@@ -9,7 +9,7 @@
  */
 import { BalancerError } from '../errors.js'
 import type { Upstream } from '../upstream/upstream.js'
-import type { Connection, ConnectionUser } from '../upstream/connection.js'
+import type { ConnectionUser, UpstreamConnection } from '../upstream/request.js'
 import type { TurnEndTask } from '../upstream/batcher.js'
 import { PipelineStalledError, type UpstreamError } from '../upstream/errors.js'
 import { isIdempotent, upstreamRequestHeaders, type ProxiedRequest } from './forward.js'
@@ -60,7 +60,7 @@ export class HttpExchange implements ConnectionUser, TurnEndTask, Trip, Finished
   /** The replica of the current attempt, while that attempt is open. */
   private upstream: Upstream | undefined
   /** The connection of the current try, once the pool gave one. */
-  conn: Connection | undefined
+  conn: UpstreamConnection | undefined
   tried: Upstream[] | undefined
   /** The client's body has started flowing to a replica: it can never be sent again. */
   bodySent = false
@@ -156,11 +156,11 @@ export class HttpExchange implements ConnectionUser, TurnEndTask, Trip, Finished
 
   // ConnectionUser
 
-  onStart(conn: Connection): void {
+  onStart(conn: UpstreamConnection): void {
     this.conn = conn
   }
 
-  onConnected(conn: Connection): void {
+  onConnected(conn: UpstreamConnection): void {
     this.conn = conn
     if (!this.withBody || this.bodySent) return
     // The body flows only once the connection is up: a refused connection then costs
@@ -225,7 +225,7 @@ export class HttpExchange implements ConnectionUser, TurnEndTask, Trip, Finished
     }
   }
 
-  onFailure(err: UpstreamError, _conn: Connection | undefined): void {
+  onFailure(err: UpstreamError, _conn: UpstreamConnection | undefined): void {
     const upstream = this.endAttempt()
     if (upstream === undefined || this.clientGone) return
     if (err instanceof PipelineStalledError) {

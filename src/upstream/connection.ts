@@ -10,34 +10,8 @@ import { ResponseParser, type ResponseHandler } from './response-parser.js'
 import { PipelineAbortedError, PipelineStalledError, UpstreamTimeoutError, fromSocketError, hangUp, type UpstreamError } from './errors.js'
 import type { TurnEndTask, WriteBatcher } from './batcher.js'
 import type { StallWatch, StallWatched } from './stall-watch.js'
-
-/** The party a connection works for: the route layer's exchange for one request. */
-export interface ConnectionUser {
-  /** This connection carries the user's request from now on (maybe not connected yet). */
-  onStart(conn: Connection): void
-  /** The request head is on its way and the socket is connected: the body may flow. */
-  onConnected(conn: Connection): void
-  onHead(statusCode: number, statusMessage: string, rawHeaders: string[]): void
-  /** Body bytes; exactly one call has `last` set, after which the connection is no longer the user's. */
-  onData(chunk: Buffer, last: boolean): void
-  /** The attempt failed (before or during the response); the connection is gone. */
-  onFailure(err: UpstreamError, conn: Connection | undefined): void
-}
-
-/** One request for the pool, built once per attempt (src/route/attempt.ts). */
-export interface UpstreamRequest {
-  readonly user: ConnectionUser
-  /** The request line and headers, blank line included, as latin1. */
-  readonly head: string
-  /** A HEAD request: its answer has no body. */
-  readonly isHead: boolean
-  /** ms the replica may stay silent before the request fails with UpstreamTimeoutError. */
-  readonly timeoutMs: number
-  /** No request body follows the head. */
-  readonly bodyless: boolean
-  /** A GET or HEAD without a body: may share a connection with others (pool.ts, pipelining). */
-  readonly pipelinable: boolean
-}
+import { DROPPED, PipelineQueue } from './pipeline-queue.js'
+import type { ConnectionUser, UpstreamConnection, UpstreamRequest } from './request.js'
 
 /** What a connection needs of the pool that owns it (pool.ts). */
 export interface ConnectionOwner {
@@ -55,36 +29,19 @@ export interface ConnectionOwner {
   forget(conn: Connection): void
 }
 
+
 /** Body bytes up to this size join a held request head (Connection.write). */
 const SMALL_HELD = 16 * 1024
 
 /** Every upstream socket reads into this one buffer; each read is handled (and copied) at once. */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024)
 
-/** Stands in for a pipelined request whose client went away: its answer is read and dropped. */
-const DROPPED: ConnectionUser = {
-  onStart() {},
-  onConnected() {},
-  onHead() {},
-  onData() {},
-  onFailure() {},
-}
-
-/** A request written behind the current one on the same connection. */
-interface Queued {
-  user: ConnectionUser
-  isHead: boolean
-  /** When it was written (Date.now()) and its place in the pool's order, for the stall rescue. */
-  since: number
-  seq: number
-}
-
-export class Connection implements ResponseHandler, TurnEndTask, StallWatched {
+export class Connection implements UpstreamConnection, ResponseHandler, TurnEndTask, StallWatched {
   readonly socket: Socket
   private readonly parser: ResponseParser
   private user: ConnectionUser | undefined
   /** Pipelined requests behind `user`, already written, answered in this order. */
-  private readonly queued: Queued[] = []
+  private readonly queued = new PipelineQueue()
   /** The event-loop turn in which this connection last took a request that may be pipelined. */
   turn = -1
   /** When the request now being answered was written (Date.now()), for the typical answer time. */
@@ -187,7 +144,7 @@ export class Connection implements ResponseHandler, TurnEndTask, StallWatched {
 
   /** Write a bodyless request behind the ones in flight; its answer comes after theirs. */
   pipeline(req: UpstreamRequest): void {
-    this.queued.push({ user: req.user, isHead: req.isHead, since: Date.now(), seq: this.pool.nextSeq() })
+    this.queued.push(req.user, req.isHead, this.pool.nextSeq())
     if (this.pool.rescues) this.pool.stalls.watch(this)
     this.send(req.user, req.head)
   }
@@ -198,19 +155,13 @@ export class Connection implements ResponseHandler, TurnEndTask, StallWatched {
    * again on a connection of its own) and its answer here will be dropped.
    */
   checkStall(now: number): boolean {
-    const waiting = this.queued.find((q) => q.user !== DROPPED)
+    const waiting = this.queued.oldestWaiting()
     if (waiting === undefined) return false
     const limit = this.pool.stallLimit()
     // Stuck: waited past the limit, while the replica answered a request written after it.
     if (now - waiting.since < limit || this.pool.answeredSeq <= waiting.seq) return true
     this.pool.backOff()
-    const err = new PipelineStalledError(`waited over ${Math.round(limit)} ms behind a slower answer on a shared connection`)
-    for (const q of this.queued) {
-      const user = q.user
-      if (user === DROPPED) continue
-      q.user = DROPPED
-      user.onFailure(err, this)
-    }
+    this.queued.failWaiting(new PipelineStalledError(`waited over ${Math.round(limit)} ms behind a slower answer on a shared connection`), this)
     return false
   }
 
@@ -259,8 +210,7 @@ export class Connection implements ResponseHandler, TurnEndTask, StallWatched {
       if (this.socket.isPaused()) this.socket.resume()
       return
     }
-    const q = this.queued.find((e) => e.user === user)
-    if (q !== undefined) q.user = DROPPED
+    this.queued.drop(user)
   }
 
   pause(): void {
@@ -301,7 +251,7 @@ export class Connection implements ResponseHandler, TurnEndTask, StallWatched {
     if (next !== undefined) {
       // The replica closes after this answer: the requests behind it will not be answered.
       this.pool.backOff()
-      this.queued.unshift(next)
+      this.queued.putBack(next)
       this.failQueued(new PipelineAbortedError('the replica closed the connection before answering'))
       this.socket.destroy()
     } else if (reusable && !this.socket.destroyed) {
@@ -323,8 +273,7 @@ export class Connection implements ResponseHandler, TurnEndTask, StallWatched {
 
   /** Pipelined requests that will get no answer on this connection. */
   private failQueued(err: UpstreamError): void {
-    const queued = this.queued.splice(0)
-    for (const q of queued) {
+    for (const q of this.queued.takeAll()) {
       this.pool.batcher.busy--
       q.user.onFailure(err, this)
     }

@@ -32,7 +32,8 @@ import { PoolClosedError } from './errors.js'
 import { WriteBatcher } from './batcher.js'
 import { StallWatch } from './stall-watch.js'
 import { POOL_DEFAULTS, STALL_FACTOR, TYPICAL_AFTER } from './defaults.js'
-import { Connection, type ConnectionOwner, type ConnectionUser, type UpstreamRequest } from './connection.js'
+import { Connection, type ConnectionOwner } from './connection.js'
+import type { ConnectionUser, UpstreamRequest } from './request.js'
 
 export interface PoolOptions {
   maxSockets?: number

@@ -20,8 +20,9 @@
  * - replica sockets we open ourselves (TCP mode, `Tunnels.connect`) read into a buffer of
  *   their own (`onread`) that is written straight to the client: no ArrayBuffer allocated
  *   per read, no readable-stream push and no 'data' event (see `ReplicaReader`);
- * - the other sockets (accepted clients, and the replica side of upgrades, which node:http
- *   opens) have no `onread` option: a 'data' listener does what `pipe` does per chunk (write,
+ * - the other sockets (accepted clients, and the replica side of upgrades, which
+ *   upgrade-request.ts opens and reads until the 101) have no `onread` option: a 'data'
+ *   listener does what `pipe` does per chunk (write,
  *   pause while the destination is full, resume on 'drain', pass the FIN on) and no more.
  * No Node internal (`_handle`, ...) is used.
  */

@@ -14,6 +14,8 @@ import { FixtureProvider, assertSettled, startSocketApp } from '../fixtures/sock
 import { Conn, open, waitFor, within } from '../fixtures/sockets.js'
 import { FrameParser, OP, UpgradeRefused, acceptKey, encodeFrame, upgradeRequestText, wsConnect, type WsClient } from '../fixtures/websocket.js'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net'
+import type { ReplicaHandle } from '../../src/replicas/provider.js'
 
 const SLOTS = 512
 
@@ -244,4 +246,59 @@ t.test('real replica processes: WebSocket echo on /ws through the balancer; othe
   t.equal(other.status, 400, 'and to an unknown path the usual 400')
   await waitFor('tunnels to close', () => app.tunnels.size === 0 && app.balancer.upstreams().every((u) => u.inflight === 0))
   t.pass('nothing left open')
+})
+
+/** One raw replica that records the bytes it receives and answers with the bytes a test gives. */
+class RawProvider extends FixtureProvider {
+  readonly received: Buffer[] = []
+  answer = ''
+  private readonly sockets = new Set<Socket>()
+  private readonly server = createNetServer((socket) => {
+    this.sockets.add(socket)
+    socket.once('close', () => this.sockets.delete(socket))
+    let head = true
+    socket.on('data', (d: Buffer) => {
+      this.received.push(d)
+      if (head && Buffer.concat(this.received).includes('\r\n\r\n')) {
+        head = false
+        socket.write(this.answer, 'latin1')
+      }
+    })
+    socket.on('error', () => {})
+  })
+
+  override async start(name: string): Promise<ReplicaHandle> {
+    if (!this.server.listening) await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve))
+    return { name, host: '127.0.0.1', port: (this.server.address() as AddressInfo).port, id: `raw:${name}` }
+  }
+
+  override async close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy()
+    await new Promise<void>((resolve) => this.server.close(() => resolve()))
+  }
+}
+
+t.test('on the wire: the bytes the replica receives and the bytes the client gets, 101 and not', async (t) => {
+  const provider = new RawProvider('http')
+  const app = await startSocketApp(t, provider, ['--replicas', '1', '--health-interval', '60000'])
+  const port = Number(new URL(app.url).port)
+  const request = `GET /chat?a=1 HTTP/1.1\r\nHost: example.test\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\nKeep-Alive: 5\r\nSec-WebSocket-Key: abc\r\nX-Custom:  spaced \r\n\r\n`
+  const forwarded = `GET /chat?a=1 HTTP/1.1\r\nHost: example.test\r\nSec-WebSocket-Key: abc\r\nX-Custom: spaced\r\nX-Forwarded-For: 127.0.0.1\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: example.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`
+
+  provider.answer = 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: xyz\r\n\r\nEARLY'
+  const c = await open(port)
+  c.write(request + 'FIRST')
+  const got = await c.until('the 101 and the early bytes', (s) => s.endsWith('EARLY'))
+  t.equal(got, 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: xyz\r\n\r\nEARLY', 'the 101 verbatim, then the bytes that came with it')
+  await waitFor('the client bytes after the head to reach the replica', () => Buffer.concat(provider.received).toString('latin1').endsWith('FIRST'))
+  t.equal(Buffer.concat(provider.received).toString('latin1'), forwarded + 'FIRST', 'hop-by-hop headers dropped, X-Forwarded-* added, the upgrade asked for again')
+  c.socket.destroy()
+
+  provider.received.length = 0
+  provider.answer = 'HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n'
+  const d = await open(port)
+  d.write(request)
+  await d.waitClosed()
+  t.equal(d.text, 'HTTP/1.1 403 Forbidden\r\nX-A: 1\r\nConnection: close\r\n\r\nabcdefg', 'a non-101 answer: de-chunked, delimited by the close')
+  t.equal(Buffer.concat(provider.received).toString('latin1'), forwarded)
 })

@@ -51,7 +51,7 @@ t.test('passive detection: a refused connection makes the replica suspect at onc
   const port = app.balancer.get(victim)!.port
   const key = keyFor(app, victim)
   signal(p.pidOf(victim)!, 'SIGKILL')
-  await waitFor('the killed replica to refuse connections', async () => !(await probeHeartbeat('127.0.0.1', port, 200)))
+  await waitFor('the killed replica to refuse connections', async () => !(await probeHeartbeat('127.0.0.1', port, { timeoutMs: 200 })).ok)
 
   const suspected = nextEvent(app.balancer, 'suspect', (u: Upstream) => u.name === victim, 5000)
   const replaced = nextEvent<[string, string]>(app.balancer, 'replaced', (dead) => dead === victim, 10_000)

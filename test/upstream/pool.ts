@@ -12,7 +12,7 @@ import { Upstream } from '../../src/upstream/upstream.js'
 import { proxyOptions } from '../fixtures/proxy.js'
 import { createProxy } from '../../src/front/http.js'
 import { ConnectionPool } from '../../src/upstream/pool.js'
-import type { ConnectionUser, Connection } from '../../src/upstream/connection.js'
+import type { ConnectionUser, UpstreamConnection as Connection } from '../../src/upstream/request.js'
 import { BATCH_ABOVE, WriteBatcher } from '../../src/upstream/batcher.js'
 import { call, listen, waitFor } from '../fixtures/http.js'
 import { rawReplica } from '../fixtures/raw-replica.js'
@@ -70,17 +70,22 @@ t.test('every byte value survives a small body and a large one', async (t) => {
 })
 
 t.test('under load (more than BATCH_ABOVE in flight) writes are batched per event-loop turn, every answer still right', async (t) => {
+  const n = BATCH_ABOVE * 4
+  // Every answer waits until all n requests have reached the replica, so all n are in flight
+  // at once whatever the machine's speed; the balancer's batching is read at that moment.
+  const held: Array<() => void> = []
+  let sawBatching = false
   const backend = createHttpServer((req, res) => {
     req.resume()
-    // Hold answers a little so that many requests are in flight at once.
-    setTimeout(() => res.end(`${req.method} ${req.url} ${req.headers['x-n']}`), 30)
+    req.once('end', () => {
+      held.push(() => res.end(`${req.method} ${req.url} ${req.headers['x-n']}`))
+      if (held.length < n) return
+      sawBatching = f.batcher.batching()
+      for (const answer of held.splice(0)) answer()
+    })
   })
   const f = await front(t, [await listen(t, backend)])
-  const n = BATCH_ABOVE * 4
-  let sawBatching = false
-  const watch = setInterval(() => (sawBatching ||= f.batcher.batching()), 5)
   const replies = await Promise.all(Array.from({ length: n }, (_, i) => call(`${f.url}/r/${i}`, i % 2 ? 'GET' : 'POST', i % 2 ? undefined : `body ${i}`, { 'x-n': String(i) })))
-  clearInterval(watch)
   t.ok(sawBatching, 'batching was on while the requests were in flight')
   t.equal(f.batcher.batching(), false, 'and off again once they were answered')
   replies.forEach((reply, i) => {

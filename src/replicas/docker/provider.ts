@@ -18,7 +18,8 @@ import { DockerProviderError, PortTaken, engineError, engineMessage, imageMissin
 import { DieEvents } from './events.js'
 import { LABELS, REPLICA_PORT, containerName, networkAliases } from './names.js'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { freeLoopbackPort, probeHeartbeat } from './probe.js'
+import { heartbeatReason } from '../heartbeat.js'
+import { freeLoopbackPort } from '../free-port.js'
 
 export interface DockerProviderOptions {
   /** Replica image (`ring-balancer-replica:latest`). */
@@ -204,7 +205,7 @@ export class DockerProvider implements ReplicaProvider {
           : ''
         throw new DockerProviderError('START_FAILED', `no heartbeat from ${host}:${port} within ${this.startTimeoutMs} ms (last: ${lastError})${hint}`)
       }
-      const probe = await probeHeartbeat(host, port, Math.max(50, Math.min(1000, left)))
+      const probe = await heartbeatReason(host, port, Math.max(50, Math.min(1000, left)))
       if (probe === true) {
         // On host networking another process could own the port; make sure ours is alive.
         if (this.hostMode) await this.assertRunning(container)
@@ -331,7 +332,7 @@ export class DockerProvider implements ReplicaProvider {
     if (!onOurNetwork || info.Names[0] !== `/${containerName(this.owner, name)}`) return false
     const { host } = this.handleOf(info)
     for (let i = 0; i < 3; i++) {
-      if ((await probeHeartbeat(host, port, 1000)) === true) return true
+      if ((await heartbeatReason(host, port, 1000)) === true) return true
       await sleep(200)
     }
     return false

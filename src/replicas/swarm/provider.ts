@@ -24,7 +24,7 @@ import { DockerProviderError, engineError, imageMissing, nameConflict, statusOf 
 import { DieEvents } from '../docker/events.js'
 import { LABELS, REPLICA_PORT, containerName } from '../docker/names.js'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { probeHeartbeat } from '../docker/probe.js'
+import { heartbeatReason } from '../heartbeat.js'
 import { MAX_WEIGHT } from '../../ring/ring.js'
 import { validateHostname } from '../../membership/names.js'
 import { resolveReach, type SwarmReach } from './reach.js'
@@ -203,7 +203,7 @@ export class SwarmProvider implements ReplicaProvider {
         if (!address) {
           last = `task ${live.ID} has no ${this.reach === 'overlay' ? `address on ${this.network}` : 'published port'}`
         } else {
-          const probe = await probeHeartbeat(address.host, address.port, Math.max(50, Math.min(1000, left)))
+          const probe = await heartbeatReason(address.host, address.port, Math.max(50, Math.min(1000, left)))
           if (probe === true) return { name, ...address, id: serviceId }
           last = probe
         }
@@ -362,7 +362,7 @@ export class SwarmProvider implements ReplicaProvider {
     const address = await this.addressOf(live)
     if (!address) return undefined
     for (let i = 0; i < 3; i++) {
-      if ((await probeHeartbeat(address.host, address.port, 1000)) === true) return { name, ...address, id: service.ID, weight }
+      if ((await heartbeatReason(address.host, address.port, 1000)) === true) return { name, ...address, id: service.ID, weight }
       await sleep(200)
     }
     return undefined
@@ -453,7 +453,7 @@ export class SwarmProvider implements ReplicaProvider {
       const address = await this.addressOf(live)
       if (!address || (address.host === replica.handle.host && address.port === replica.handle.port)) continue
       // Its new task runs; it joins at its new address once it answers there (else: next poll).
-      if ((await probeHeartbeat(address.host, address.port, 1000)) !== true) continue
+      if ((await heartbeatReason(address.host, address.port, 1000)) !== true) continue
       if (!this.closed && this.replicas.get(name) === replica && !replica.stopping) {
         replica.handle = { ...replica.handle, ...address }
         this.tell({ kind: 'moved', handle: replica.handle })
