@@ -315,7 +315,7 @@ export class FrontConnection implements FastClient, NodeSideOwner {
    * refusal or `Connection: close` means nothing more will be read as requests.
    */
   private wantsBytes(): boolean {
-    if (this.nodeSideFull()) return false
+    if (this.nodeFull) return false
     if (this.body !== undefined) return this.pending === undefined
     if (this.refusal !== undefined || this.closeAfter) return false
     const pending = this.pending
@@ -323,12 +323,7 @@ export class FrontConnection implements FastClient, NodeSideOwner {
     return this.headIncomplete && pending.length <= this.front.readAheadBytes
   }
 
-  /** node:http's side refused more (push returned false) and has not asked for more since (nodeReadable). */
-  private nodeSideFull(): boolean {
-    return this.nodeFull
-  }
-
-  /** Pass bytes to node:http; false (and reading stops) when its side wants no more for now. */
+  /** Pass bytes to node:http; when its side wants no more for now, reading stops until it asks (nodeReadable). */
   private pushToNode(side: NodeSide, bytes: Buffer): void {
     if (side.push(bytes)) return
     this.nodeFull = true
