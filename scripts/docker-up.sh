@@ -35,6 +35,15 @@ if docker info >/dev/null 2>&1; then
   exit 0
 fi
 
+# A pid file left by an engine that is gone (the machine was stopped under it) makes dockerd
+# refuse to start; remove it only when no process has that pid.
+for f in /var/run/docker.pid /var/run/docker/containerd/containerd.pid; do
+  if [ -f "$f" ] && ! kill -0 "$(cat "$f" 2>/dev/null)" 2>/dev/null; then
+    log "removing stale $f"
+    rm -f "$f"
+  fi
+done
+
 log "starting dockerd (vfs storage, --iptables=false), log in /var/log/dockerd.log"
 # setsid: the engine must outlive the shell (and process group) that started it.
 setsid nohup dockerd --iptables=false --storage-driver=vfs >/var/log/dockerd.log 2>&1 &

@@ -10,6 +10,8 @@ import { DEFAULT_START_TIMEOUT_MS } from './replicas/provider.js'
 import { parseKeySource, type KeySource } from './route/keys.js'
 import { validateHostname } from './membership/names.js'
 import type { TcpKey } from './front/tcp.js'
+import { EDGE_DEFAULTS, type EdgeConfig } from './front/edge-limits.js'
+import { DEFAULT_IMAGE, DEFAULT_NETWORK, DEFAULT_OWNER } from './replicas/docker/defaults.js'
 import { POOL_DEFAULTS, STALL_FACTOR } from './upstream/defaults.js'
 import { MAX_REPLICAS_DEFAULT } from './membership/capacity.js'
 import { BODY_TIMEOUT_MS } from './admin/body.js'
@@ -82,24 +84,6 @@ export interface Config {
   readonly edge: EdgeConfig
 }
 
-/** Limits and timeouts of the HTTP front (README: Limits and hardening). */
-export interface EdgeConfig {
-  /** Most requests read ahead (parsed and not yet answered) per client connection. */
-  readonly maxPipelined: number
-  /** ms a client has to send a whole request head (then 408 and close). */
-  readonly headerTimeoutMs: number
-  /** ms a client may stay silent in the middle of a request body (then 408 and close). */
-  readonly clientTimeoutMs: number
-  /** ms an idle keep-alive connection stays open. */
-  readonly keepAliveTimeoutMs: number
-  /** Largest request head in bytes (431; a longer request line alone: 414). */
-  readonly maxHeaderSize: number
-  /** Most header lines in a request (431). */
-  readonly maxHeaders: number
-  /** Largest proxied request body in bytes (413); undefined: unlimited. */
-  readonly maxRequestBody: number | undefined
-}
-
 /** Thrown for a bad flag or environment value; main prints it and exits with status 2. */
 export class ConfigError extends Error {
   override name = 'ConfigError'
@@ -138,9 +122,9 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'balance-factor', env: 'LB_BALANCE_FACTOR', default: 'off', help: 'bounded loads: a replica holding ceil(FACTOR x its fair part) of the requests in flight takes no more; the next one clockwise does (>= 1, e.g. 1.25, or `off`)' },
   { flag: 'key', env: 'LB_KEY', default: 'random', help: 'request key: `random`, `header:NAME`, `query:NAME`, `cookie:NAME`, `ip` or `path`' },
   { flag: 'provider', env: 'LB_PROVIDER', default: 'process', help: 'replica provider: `process` (local child processes), `docker` (containers) or `swarm` (Swarm services, see [Running on a cluster](#running-on-a-cluster))' },
-  { flag: 'image', env: 'LB_IMAGE', default: 'ring-balancer-replica:latest', help: 'replica image (docker and swarm providers)' },
-  { flag: 'network', env: 'LB_NETWORK', default: 'net1', help: 'Docker network for replicas, or `host` for host networking (swarm: an overlay network, created attachable if missing)' },
-  { flag: 'owner', env: 'LB_OWNER', default: 'ring-balancer', help: 'label value marking the containers (swarm: services) this balancer owns' },
+  { flag: 'image', env: 'LB_IMAGE', default: DEFAULT_IMAGE, help: 'replica image (docker and swarm providers)' },
+  { flag: 'network', env: 'LB_NETWORK', default: DEFAULT_NETWORK, help: 'Docker network for replicas, or `host` for host networking (swarm: an overlay network, created attachable if missing)' },
+  { flag: 'owner', env: 'LB_OWNER', default: DEFAULT_OWNER, help: 'label value marking the containers (swarm: services) this balancer owns' },
   { flag: 'docker-keep', env: 'LB_DOCKER_KEEP', default: 'false', boolean: true, help: 'leave replica containers (swarm: services) running on shutdown' },
   { flag: 'swarm-follow', env: 'LB_SWARM_FOLLOW', default: 'false', boolean: true, help: "swarm: follow the writer balancer's replicas (same `--owner`) instead of changing membership; `/add` and `/rm` answer 409 naming the writer. Needs `--hash default`" },
   { flag: 'swarm-reach', env: 'LB_SWARM_REACH', default: 'auto', help: 'swarm: reach each task at its overlay address (`overlay`), at its host-mode published port (`host`), or `auto`: overlay when the balancer is attached to the overlay network' },
@@ -168,12 +152,12 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'tcp-connect-timeout', env: 'LB_TCP_CONNECT_TIMEOUT', default: '5000', help: 'ms a replica may take to accept a TCP connection (then the next one is tried)' },
   { flag: 'idle-timeout', env: 'LB_IDLE_TIMEOUT', default: '3600000', help: 'ms a TCP connection or WebSocket tunnel may carry no byte before it is closed (0: never)' },
   { flag: 'max-connections', env: 'LB_MAX_CONNECTIONS', default: '10000', help: 'most client connections open at once (HTTP, TCP mode and WebSocket tunnels together); a new HTTP connection over it gets 503 and is closed, a TCP one is closed' },
-  { flag: 'max-pipelined', env: 'LB_MAX_PIPELINED', default: '1', help: 'most requests of one client connection in flight at once (read and not yet answered); 1: one at a time, as nginx and HAProxy; the connection is not read further until answers drain' },
-  { flag: 'header-timeout', env: 'LB_HEADER_TIMEOUT', default: '10000', help: 'ms a client has to send a whole request head (then 408 and close)' },
-  { flag: 'client-timeout', env: 'LB_CLIENT_TIMEOUT', default: '60000', help: 'ms a client may stay silent in the middle of a request body (then 408, or an abort once answered, and close)' },
-  { flag: 'keep-alive-timeout', env: 'LB_KEEP_ALIVE_TIMEOUT', default: '65000', help: 'ms an idle keep-alive client connection stays open' },
-  { flag: 'max-header-size', env: 'LB_MAX_HEADER_SIZE', default: '16384', help: 'largest request head in bytes (431; a request line longer than this: 414)' },
-  { flag: 'max-headers', env: 'LB_MAX_HEADERS', default: '100', help: 'most header lines in a request (431)' },
+  { flag: 'max-pipelined', env: 'LB_MAX_PIPELINED', default: String(EDGE_DEFAULTS.maxPipelined), help: 'most requests of one client connection in flight at once (read and not yet answered); 1: one at a time, as nginx and HAProxy; the connection is not read further until answers drain' },
+  { flag: 'header-timeout', env: 'LB_HEADER_TIMEOUT', default: String(EDGE_DEFAULTS.headerTimeoutMs), help: 'ms a client has to send a whole request head (then 408 and close)' },
+  { flag: 'client-timeout', env: 'LB_CLIENT_TIMEOUT', default: String(EDGE_DEFAULTS.clientTimeoutMs), help: 'ms a client may stay silent in the middle of a request body (then 408, or an abort once answered, and close)' },
+  { flag: 'keep-alive-timeout', env: 'LB_KEEP_ALIVE_TIMEOUT', default: String(EDGE_DEFAULTS.keepAliveTimeoutMs), help: 'ms an idle keep-alive client connection stays open' },
+  { flag: 'max-header-size', env: 'LB_MAX_HEADER_SIZE', default: String(EDGE_DEFAULTS.maxHeaderSize), help: 'largest request head in bytes (431; a request line longer than this: 414)' },
+  { flag: 'max-headers', env: 'LB_MAX_HEADERS', default: String(EDGE_DEFAULTS.maxHeaders), help: 'most header lines in a request (431)' },
   { flag: 'max-request-body', env: 'LB_MAX_REQUEST_BODY', default: 'off', help: 'largest proxied request body in bytes: 413 before forwarding when Content-Length says more, the request aborted when a chunked body passes it (off: unlimited)' },
   { flag: 'quiet', env: 'LB_QUIET', default: 'false', boolean: true, help: 'log only errors (and the admin audit lines)' },
   { flag: 'metrics', env: 'LB_METRICS', default: 'true', boolean: true, help: 'count requests per replica for /metrics, /stats and /dashboard on the admin listener (--metrics=false: no counting)' },

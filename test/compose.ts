@@ -16,8 +16,8 @@ import { projectRoot } from '../src/paths.js'
 import { LABELS } from '../src/replicas/docker.js'
 import { call, waitFor, type Reply } from './fixtures/http.js'
 import { fromDeadRun } from './fixtures/runs.js'
+import { engineUnavailable, runsHere } from './fixtures/engine.js'
 
-const REQUIRED = process.env.REQUIRE_DOCKER === '1'
 const STANDIN = 'ring-balancer/node-standin:20'
 const IMAGES = ['ring-balancer:latest', 'ring-balancer-replica:latest', STANDIN]
 const FILES = ['-f', 'docker-compose.yml', '-f', 'docker-compose.host.yml']
@@ -79,11 +79,8 @@ async function removeByLabel(project: (name: string | undefined) => boolean): Pr
 
 /** Why this file cannot run here, or undefined when it can (with the Compose command). */
 async function unavailable(): Promise<{ reason?: string; compose?: string[] }> {
-  try {
-    await Promise.race([docker.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error('ping timed out')), 5000))])
-  } catch (err) {
-    return { reason: `no Docker engine reachable (${(err as Error).message}); run scripts/docker-up.sh` }
-  }
+  const reason = await engineUnavailable(docker)
+  if (reason) return { reason }
   const compose = await composeCommand()
   if (!compose) {
     return {
@@ -92,22 +89,11 @@ async function unavailable(): Promise<{ reason?: string; compose?: string[] }> {
         : 'neither `docker compose` nor `docker-compose` works; install Compose (scripts/docker-up.sh does)',
     }
   }
-  for (const image of IMAGES) {
-    try {
-      await docker.getImage(image).inspect()
-    } catch {
-      return { reason: `image ${image} not built; run scripts/docker-build-images.sh` }
-    }
-  }
-  return { compose }
+  return { reason: await engineUnavailable(docker, ...IMAGES), compose }
 }
 
 const { reason, compose } = await unavailable()
-if (reason && REQUIRED) {
-  t.fail(`REQUIRE_DOCKER=1 but ${reason}`)
-} else if (reason || !compose) {
-  t.plan(0, reason)
-} else {
+if (runsHere(t, reason) && compose) {
   t.setTimeout(170_000)
   await removeByLabel((name) => fromDeadRun('rbcompose', name))
 

@@ -15,11 +15,9 @@ import { SwarmProvider, type SwarmTask } from '../src/replicas/swarm.js'
 import { requestIdOf } from '../src/route/keys.js'
 import { startTestApp } from './fixtures/app.js'
 import { call, waitFor } from './fixtures/http.js'
-import { useSwarm } from './fixtures/swarm.js'
-import { removeOwned, swarmLeftovers, swarmUnavailable } from './fixtures/swarm-services.js'
+import { withSwarm } from './fixtures/swarm.js'
 
 const IMAGE = process.env.REPLICA_IMAGE ?? 'ring-balancer-replica:latest'
-const REQUIRED = process.env.REQUIRE_DOCKER === '1'
 const docker = new Docker()
 /** `rbswarmlb-<pid>-...`: leftovers of a crashed run are found by the pid. */
 const OWNER = `rbswarmlb-${process.pid}-1`
@@ -65,19 +63,7 @@ async function answers(app: App): Promise<string[]> {
   return who
 }
 
-const reason = await swarmUnavailable(docker, IMAGE)
-if (reason && REQUIRED) {
-  t.fail(`REQUIRE_DOCKER=1 but ${reason}`)
-} else if (reason) {
-  t.plan(0, reason)
-} else {
-  t.setTimeout(240_000)
-  const release = await useSwarm(docker)
-  await swarmLeftovers(docker, 'rbswarmlb')
-  t.teardown(async () => {
-    await removeOwned(docker, [OWNER], [NETWORK])
-    await release()
-  })
+if (await withSwarm(t, docker, { image: IMAGE, prefix: 'rbswarmlb', owner: OWNER, network: NETWORK })) {
 
   const writerLog: string[] = []
   const followerLog: string[] = []

@@ -7,7 +7,7 @@
  * `Keep-Alive: timeout=` and enforced by the edge's sweep.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { EdgeConfig } from '../config.js'
+import type { EdgeConfig } from './edge-limits.js'
 
 export function createEdgeServer(edge: EdgeConfig, handler: (req: IncomingMessage, res: ServerResponse) => void): Server {
   const server = createServer({ maxHeaderSize: 2 * edge.maxHeaderSize + 1024 }, handler)

@@ -24,7 +24,7 @@ import { bodyBytes, errorAnswer, sendError } from './respond.js'
 import type { FastClient } from './fast-client.js'
 import type { HttpExchange } from '../route/exchange.js'
 import type { FastRequest } from './fast-request.js'
-import type { EdgeConfig } from '../config.js'
+import { LINGER_MS, type EdgeConfig } from './edge-limits.js'
 import { readHead, type RejectedHead } from './edge-head.js'
 import { ChunkedScanner, type ChunkedError } from './edge-chunked.js'
 import { NodeSide, type NodeSideOwner } from './edge-node-side.js'
@@ -73,8 +73,6 @@ const LINGER = 3
 /** Closed, or handed to the upgrade handler. */
 const GONE = 4
 
-/** How long a lingering close reads and drops before it closes (nginx: lingering_time 30 s, lingering_timeout 5 s). */
-export const LINGER_MS = 2_000
 
 /** The status of each refusal, as an error of the catalogue. */
 const CODES: Record<number, ErrorCode> = {

@@ -18,9 +18,9 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { BalancerError } from '../errors.js'
-import type { EdgeConfig } from '../config.js'
+import { EDGE_DEFAULTS, LINGER_MS, type EdgeConfig } from './edge-limits.js'
 import { bodyBytes, errorAnswer } from './respond.js'
-import { FrontConnection, LINGER_MS } from './fast-connection.js'
+import { FrontConnection } from './fast-connection.js'
 import { NodeSide } from './edge-node-side.js'
 import { pathOf } from '../route/keys.js'
 import { HttpExchange } from '../route/exchange.js'
@@ -49,17 +49,6 @@ export interface FastFrontOptions extends ProxyOptions {
   /** Told of each connection refused over maxConnections. */
   onConnectionRefused?: () => void
 }
-
-/** The configuration's defaults (config.ts), for fronts built without a Config (tests). */
-export const EDGE_DEFAULTS: EdgeConfig = Object.freeze({
-  maxPipelined: 1,
-  headerTimeoutMs: 10_000,
-  clientTimeoutMs: 60_000,
-  keepAliveTimeoutMs: 65_000,
-  maxHeaderSize: 16_384,
-  maxHeaders: 100,
-  maxRequestBody: undefined,
-})
 
 /** How often idle keep-alive connections are looked for (the timeout's precision). */
 const SWEEP_MS = 500

@@ -16,6 +16,7 @@ import type { Duplex } from 'node:stream'
 import type { Socket } from 'node:net'
 import { BalancerError } from '../errors.js'
 import { closingErrorAnswer } from './respond.js'
+import { LINGER_MS } from './edge-limits.js'
 import { pathOf } from '../route/keys.js'
 import type { Upstream } from '../upstream/upstream.js'
 import { endToEnd, upstreamRequestHeaders } from '../route/forward.js'
@@ -32,8 +33,6 @@ export interface UpgradeOptions {
   tunnels: Tunnels
 }
 
-/** After an error answer, how long the client has to close before we do. */
-const LINGER_MS = 5_000
 
 
 /** The server's 'upgrade' listener. */

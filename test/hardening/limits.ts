@@ -5,7 +5,7 @@
 // read either (at most one read held), and --max-connections counts HTTP connections.
 import t from 'tap'
 import { Client, FRONTS, rig } from './fixtures/harness.js'
-import { within } from '../fixtures/sockets.js'
+import { waitFor } from '../fixtures/sockets.js'
 import type { Socket } from 'node:net'
 
 const H = 'Host: t\r\n'
@@ -78,7 +78,7 @@ for (const kind of FRONTS) {
       for (let i = 0; i < 12; i++) burst += `GET /p${i}?wait=300 HTTP/1.1\r\n${H}\r\n`
       c.send(burst)
       // While the first answers are pending, the replica has seen at most the allowed number ahead.
-      await within('the first request at the replica', 3000, poll(() => r.seen.length >= 1))
+      await waitFor('the first request at the replica', () => r.seen.length >= 1, 3000, 5)
       const ahead = r.seen.length
       t.ok(ahead <= (kind === 'fast' ? 1 : 4), `${ahead} requests reached the replica before any answer`)
       const answers = await c.waitAnswers(12, 15_000)
@@ -92,7 +92,7 @@ for (const kind of FRONTS) {
       const c = new Client(t, r.port)
       // 1 MiB of pipelined GETs; the first answer takes 1.5 s, the client reads nothing.
       c.send(`GET /first?wait=1500 HTTP/1.1\r\n${H}\r\n` + `GET /next HTTP/1.1\r\n${H}\r\n`.repeat(30_000))
-      await within('the first request at the replica', 3000, poll(() => r.seen.length >= 1))
+      await waitFor('the first request at the replica', () => r.seen.length >= 1, 3000, 5)
       // Long enough for reads the edge did not ask for (a paused stream reads ahead on the next tick).
       await new Promise((resolve) => setTimeout(resolve, 300))
       const server = accepted[0]!
@@ -118,21 +118,10 @@ for (const kind of FRONTS) {
       a.send(`GET /a2 HTTP/1.1\r\n${H}\r\n`)
       t.equal((await a.waitAnswers(2))[1]?.status, 200, 'an existing connection still works')
       a.socket.destroy()
-      await within('the place to free up', 3000, poll(() => r.front.size === 1))
+      await waitFor('the place to free up', () => r.front.size === 1, 3000, 5)
       const d = new Client(t, r.port)
       d.send(`GET /d HTTP/1.1\r\n${H}\r\n`)
       t.equal((await d.waitAnswers(1))[0]?.status, 200, 'a freed place is taken')
     })
-  })
-}
-
-function poll(check: () => boolean): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setInterval(() => {
-      if (check()) {
-        clearInterval(timer)
-        resolve()
-      }
-    }, 5)
   })
 }

@@ -12,6 +12,7 @@ import { ProcessProvider } from '../../src/replicas/process.js'
 import { DockerProvider, LABELS } from '../../src/replicas/docker.js'
 import { call, waitFor } from '../fixtures/http.js'
 import { fromDeadRun } from '../fixtures/runs.js'
+import { engineUnavailable, runsHere } from '../fixtures/engine.js'
 
 /** How to make a provider for one case, and how to kill one of its replicas behind its back. */
 interface ProviderKit {
@@ -89,31 +90,14 @@ const docker = new Docker()
 /** Owners are `rbcontract-<pid>-<n>`: leftovers of a crashed run are found by the pid. */
 const owners: string[] = []
 
-/** Why the Docker half cannot run here, or undefined when it can. */
-async function dockerUnavailable(): Promise<string | undefined> {
-  try {
-    await Promise.race([docker.ping(), sleep(5000).then(() => Promise.reject(new Error('ping timed out')))])
-  } catch (err) {
-    return `no Docker engine reachable (${(err as Error).message}); run scripts/docker-up.sh`
-  }
-  try {
-    await docker.getImage(IMAGE).inspect()
-  } catch {
-    return `replica image ${IMAGE} not built; run scripts/docker-build-images.sh replica`
-  }
-  return undefined
-}
-
 async function removeOwned(match: (owner: string | undefined) => boolean): Promise<void> {
   const all = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [LABELS.owner] }) })
   await Promise.all(all.filter((c) => match(c.Labels[LABELS.owner])).map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)))
 }
 
-const reason = await dockerUnavailable()
-if (reason && process.env.REQUIRE_DOCKER === '1') {
-  t.fail(`REQUIRE_DOCKER=1 but ${reason}`)
-} else if (reason) {
-  t.test('docker provider', (t) => t.plan(0, reason))
+const reason = await engineUnavailable(docker, IMAGE)
+if (reason !== undefined) {
+  t.test('docker provider', (t) => void runsHere(t, reason))
 } else {
   await removeOwned((owner) => fromDeadRun('rbcontract', owner))
   // Every container this file made, by its owner label, even when a case failed or threw.

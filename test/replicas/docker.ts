@@ -8,10 +8,14 @@ import { containerName, DockerProvider, LABELS, type DockerProviderOptions } fro
 import { startApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import { fromDeadRun } from '../fixtures/runs.js'
+import { engineUnavailable, runsHere } from '../fixtures/engine.js'
+import { waitFor as waitUntil } from '../fixtures/http.js'
+
+/** Containers take seconds: a longer default deadline and a slower poll than the fixture's. */
+const waitFor = (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> => waitUntil(what, check, timeoutMs, 100)
 import { setTimeout as sleep } from 'node:timers/promises'
 
 const IMAGE = process.env.REPLICA_IMAGE ?? 'ring-balancer-replica:latest'
-const REQUIRED = process.env.REQUIRE_DOCKER === '1'
 /** Label on containers the test makes itself (not through the provider). */
 const TEST_LABEL = 'ring-balancer.test-owner'
 /** Test owners are `rbtest-<pid>-<n>`: leftovers of a crashed run are found by the pid. */
@@ -65,35 +69,7 @@ async function get(url: string): Promise<{ status: number; body: string }> {
   return { status: res.status, body: await res.text() }
 }
 
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(100)
-  }
-}
-
-/** Why this file cannot run here, or undefined when it can. */
-async function unavailable(): Promise<string | undefined> {
-  try {
-    await Promise.race([docker.ping(), sleep(5000).then(() => Promise.reject(new Error('ping timed out')))])
-  } catch (err) {
-    return `no Docker engine reachable (${(err as Error).message}); run scripts/docker-up.sh`
-  }
-  try {
-    await docker.getImage(IMAGE).inspect()
-  } catch {
-    return `replica image ${IMAGE} not built; run scripts/docker-build-images.sh replica`
-  }
-  return undefined
-}
-
-const reason = await unavailable()
-if (reason && REQUIRED) {
-  t.fail(`REQUIRE_DOCKER=1 but ${reason}`)
-} else if (reason) {
-  t.plan(0, reason)
-} else {
+if (runsHere(t, await engineUnavailable(docker, IMAGE))) {
   // Creating a container copies the image on the vfs storage driver: seconds each, slow
   // under load. Well under tap's own kill timeout for the file.
   t.setTimeout(170_000)

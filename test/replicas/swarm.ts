@@ -10,12 +10,10 @@ import Docker from 'dockerode'
 import { SwarmProvider, TASK_OWNER_LABEL, WEIGHT_LABEL, WRITER_LABEL, type SwarmProviderOptions, type SwarmTask } from '../../src/replicas/swarm.js'
 import { LABELS, containerName } from '../../src/replicas/docker.js'
 import type { ReplicaChange } from '../../src/replicas/provider.js'
-import { useSwarm } from '../fixtures/swarm.js'
-import { swarmLeftovers, swarmUnavailable, removeOwned } from '../fixtures/swarm-services.js'
+import { withSwarm } from '../fixtures/swarm.js'
 import { waitFor } from '../fixtures/http.js'
 
 const IMAGE = process.env.REPLICA_IMAGE ?? 'ring-balancer-replica:latest'
-const REQUIRED = process.env.REQUIRE_DOCKER === '1'
 const docker = new Docker()
 /** Owners are `rbswarm-<pid>-<n>`: leftovers of a crashed run are found by the pid. */
 const OWNER = `rbswarm-${process.pid}-1`
@@ -38,19 +36,7 @@ async function serviceExists(id: string): Promise<boolean> {
   return docker.getService(id).inspect().then(() => true, (err: { statusCode?: number }) => (err.statusCode === 404 ? false : Promise.reject(err)))
 }
 
-const reason = await swarmUnavailable(docker, IMAGE)
-if (reason && REQUIRED) {
-  t.fail(`REQUIRE_DOCKER=1 but ${reason}`)
-} else if (reason) {
-  t.plan(0, reason)
-} else {
-  t.setTimeout(240_000)
-  const release = await useSwarm(docker)
-  await swarmLeftovers(docker, 'rbswarm')
-  t.teardown(async () => {
-    await removeOwned(docker, [OWNER], [NETWORK])
-    await release()
-  })
+if (await withSwarm(t, docker, { image: IMAGE, prefix: 'rbswarm', owner: OWNER, network: NETWORK })) {
 
   const writer = provider({ keep: true, identity: 'writer-under-test' })
   const exits: string[] = []

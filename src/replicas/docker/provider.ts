@@ -12,7 +12,8 @@
  * (`keep`). Failures become DockerProviderError with a stable `code` (errors.ts).
  */
 import Docker from 'dockerode'
-import { DEFAULT_START_TIMEOUT_MS, type ReplicaHandle, type ReplicaProvider } from '../provider.js'
+import type { ReplicaHandle, ReplicaProvider } from '../provider.js'
+import { EngineProvider, type EngineProviderOptions } from './engine-provider.js'
 import { containerLogs, lastLine, removeQuietly, stopAndRemove } from './containers.js'
 import { DockerProviderError, PortTaken, engineError, engineMessage, imageMissing, nameConflict, statusOf } from './errors.js'
 import { DieEvents } from './events.js'
@@ -21,23 +22,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { heartbeatReason } from '../heartbeat.js'
 import { freeLoopbackPort } from '../free-port.js'
 
-export interface DockerProviderOptions {
-  /** Replica image (`ring-balancer-replica:latest`). */
-  image: string
-  /** User-defined bridge network, created if missing (default `net1`), or `host`. */
-  network?: string
-  /** Label value identifying this balancer instance's containers (default `ring-balancer`). */
-  owner?: string
-  /** Leave the containers running on close(), for a later run to adopt (default false). */
-  keep?: boolean
-  /**
-   * How long a new replica has, from the creation of its container, to answer
-   * `GET /heartbeat` with 200 (default 15000 ms).
-   */
-  startTimeoutMs?: number
-  /** Engine client; default `new Docker()` (DOCKER_HOST or /var/run/docker.sock). */
-  docker?: Docker
-}
+/** See EngineProviderOptions; `network` may also be `host` (host networking, loopback ports). */
+export type DockerProviderOptions = EngineProviderOptions
 
 interface Replica {
   handle: ReplicaHandle
@@ -46,14 +32,8 @@ interface Replica {
   stopping: boolean
 }
 
-export class DockerProvider implements ReplicaProvider {
+export class DockerProvider extends EngineProvider implements ReplicaProvider {
   readonly kind = 'docker'
-  readonly docker: Docker
-  readonly image: string
-  readonly network: string
-  readonly owner: string
-  readonly keep: boolean
-  readonly startTimeoutMs: number
   private readonly replicas = new Map<string, Replica>()
   private readonly starting = new Map<string, Promise<ReplicaHandle>>()
   private readonly exitListeners: Array<(name: string) => void> = []
@@ -61,16 +41,9 @@ export class DockerProvider implements ReplicaProvider {
   private readonly ports = new Set<number>()
   private readonly events: DieEvents
   private imageId: string | undefined
-  private initialized = false
-  private closed = false
 
   constructor(options: DockerProviderOptions) {
-    this.docker = options.docker ?? new Docker()
-    this.image = options.image
-    this.network = options.network ?? 'net1'
-    this.owner = options.owner ?? 'ring-balancer'
-    this.keep = options.keep ?? false
-    this.startTimeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS
+    super(options)
     this.events = new DieEvents(this.docker, this.owner, (id) => this.onDie(id))
   }
 

@@ -22,6 +22,7 @@ import Docker from 'dockerode'
 import type { ReplicaChange, ReplicaHandle, ReplicaProvider, StartOptions } from '../provider.js'
 import { DockerProviderError, engineError, imageMissing, nameConflict, statusOf } from '../docker/errors.js'
 import { DieEvents } from '../docker/events.js'
+import { EngineProvider, type EngineProviderOptions } from '../docker/engine-provider.js'
 import { LABELS, REPLICA_PORT, containerName } from '../docker/names.js'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { heartbeatReason } from '../heartbeat.js'
@@ -31,17 +32,7 @@ import { resolveReach, type SwarmReach } from './reach.js'
 import { TASK_OWNER_LABEL, WEIGHT_LABEL, WRITER_LABEL, replicaServiceSpec } from './spec.js'
 import { isRunning, isTerminal, liveTask, overlayAddress, publishedPort, taskError, type SwarmTask } from './tasks.js'
 
-export interface SwarmProviderOptions {
-  /** Replica image; every node that may run a replica needs it. */
-  image: string
-  /** Overlay network of the replicas, created (attachable) if missing (default `net1`). */
-  network?: string
-  /** Label value identifying this balancer's services (default `ring-balancer`). */
-  owner?: string
-  /** Leave the services running on close(), for a later run to adopt (default false). */
-  keep?: boolean
-  /** How long a new replica has, from the creation of its service, to answer its heartbeat (default 15000 ms). */
-  startTimeoutMs?: number
+export interface SwarmProviderOptions extends EngineProviderOptions {
   /** How the balancer reaches the tasks (default `auto`, see reach.ts). */
   reach?: SwarmReach
   /** Follow the services another balancer (the writer) makes instead of making any (default false). */
@@ -50,8 +41,6 @@ export interface SwarmProviderOptions {
   pollMs?: number
   /** The name a writer records on its services, which followers quote (default os.hostname()). */
   identity?: string
-  /** Engine client; default `new Docker()` (DOCKER_HOST or /var/run/docker.sock). */
-  docker?: Docker
 }
 
 interface Replica {
@@ -67,14 +56,8 @@ interface Network {
   subnets: string[]
 }
 
-export class SwarmProvider implements ReplicaProvider {
+export class SwarmProvider extends EngineProvider implements ReplicaProvider {
   readonly kind = 'swarm'
-  readonly docker: Docker
-  readonly image: string
-  readonly network: string
-  readonly owner: string
-  readonly keep: boolean
-  readonly startTimeoutMs: number
   readonly follow: boolean
   readonly pollMs: number
   readonly identity: string
@@ -97,16 +80,9 @@ export class SwarmProvider implements ReplicaProvider {
   private timer: NodeJS.Timeout | undefined
   private polling: Promise<void> | undefined
   private pollAgain = false
-  private initialized = false
-  private closed = false
 
   constructor(options: SwarmProviderOptions) {
-    this.docker = options.docker ?? new Docker()
-    this.image = options.image
-    this.network = options.network ?? 'net1'
-    this.owner = options.owner ?? 'ring-balancer'
-    this.keep = options.keep ?? false
-    this.startTimeoutMs = options.startTimeoutMs ?? 15_000
+    super(options)
     this.follow = options.follow ?? false
     this.pollMs = options.pollMs ?? 1000
     this.identity = options.identity ?? osHostname()
