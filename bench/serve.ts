@@ -7,8 +7,12 @@
  * the way the Docker provider adopts the containers of an earlier run. The bench owns them:
  * stopping one here only forgets it. A replica the balancer starts later (a replacement)
  * is an ordinary child process. Reports {type: 'ready', url, pids} over IPC once listening
- * (pids: with --workers N > 1, the worker processes, whose CPU time is the balancer's too).
+ * (pids: with --workers N > 1, the worker processes, whose CPU time is the balancer's too),
+ * and answers {type: 'memory', gc?, snapshot?: path} (a heap snapshot written to path) with {type: 'memory', usage, delay} (process.memoryUsage(),
+ * the event loop's delay since the last question).
  */
+import { writeHeapSnapshot } from 'node:v8'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { startApp } from '../src/app.js'
 import { startCluster } from '../src/cluster/primary.js'
 import { loadConfig } from '../src/config.js'
@@ -63,6 +67,21 @@ const provider = new AdoptingProvider(
 const app = config.workers > 1 ? await startCluster(config, { provider }) : await startApp(config, { provider })
 const pids = 'coordinator' in app ? [...app.coordinator.pids(), ...[app.coordinator.sparePid()].filter((pid) => pid !== undefined)] : []
 process.send?.({ type: 'ready', url: app.url, pids })
+
+// Memory questions from bench/edge-memory.ts: process.memoryUsage(), after a full GC when asked
+// (and when the process runs with --expose-gc).
+// and the event loop's delay since the last question (p50 / p99 / max, ms).
+const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+loopDelay.enable()
+process.on('message', (m: { type?: string; gc?: boolean; snapshot?: string }) => {
+  if (m?.type !== 'memory') return
+  const delay = { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 }
+  loopDelay.reset()
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (m.gc === true && gc !== undefined) gc()
+  if (typeof m.snapshot === 'string') writeHeapSnapshot(m.snapshot)
+  process.send?.({ type: 'memory', usage: process.memoryUsage(), delay })
+})
 
 const stop = (): void => {
   app.close().then(
