@@ -14,6 +14,7 @@
  *
  *   npm run bench:cost -- [--requests N] [--rounds R] [--connections 10,100] [--targets LIST] [--balancer-args "..."]
  */
+import type Autocannon from 'autocannon'
 import { cpus, loadavg } from 'node:os'
 import { loadAutocannon } from './deps.js'
 import { perfUnavailable, startWindow, type Counters } from './perf-counters.js'
@@ -80,10 +81,15 @@ interface Sample extends Counters {
 /** One load window: `requests` requests at `connections`, counted on the target's processes. */
 async function measure(t: Target, connections: number, requests: number): Promise<Sample> {
   const window = await startWindow(t.proc.cpuPids())
-  // Our own clock: autocannon's `duration` is coarse (whole ticks) for a run of a few seconds.
+  // Our own clock, to the last response: with `amount`, autocannon ends (and counts its
+  // `duration`) on its one-second tick, which would round every run up to whole seconds.
   const t0 = performance.now()
-  const r = await autocannon({ url: t.url, connections, amount: requests, pipelining: 1, timeout: 10 })
-  const seconds = (performance.now() - t0) / 1000
+  let lastResponse = t0
+  const r = await new Promise<Autocannon.Result>((resolveRun, reject) => {
+    const instance = autocannon({ url: t.url, connections, amount: requests, pipelining: 1, timeout: 10 }, (err, result) => (err ? reject(err) : resolveRun(result)))
+    instance.on('response', () => (lastResponse = performance.now()))
+  })
+  const seconds = (lastResponse - t0) / 1000
   const c = await window.stop()
   return { ...c, requests: r.requests.total, rps: r.requests.total / seconds, errors: r.errors + r.timeouts + r.non2xx }
 }
