@@ -167,12 +167,13 @@ export interface BalancerProcess extends Managed {
 
 /**
  * The balancer (the real app, see bench/serve.ts) in its own process, adopting `replicas`.
- * `args` are ordinary balancer flags (e.g. --hash linear).
+ * `args` are ordinary balancer flags (e.g. --hash linear); `nodeArgs` go to node itself
+ * (e.g. --expose-gc).
  */
-export async function startBalancer(replicas: readonly Replica[], args: readonly string[] = []): Promise<BalancerProcess> {
+export async function startBalancer(replicas: readonly Replica[], args: readonly string[] = [], nodeArgs: readonly string[] = []): Promise<BalancerProcess> {
   const port = await freePort()
   const upstreams = replicas.map((r) => ({ name: r.name, host: r.host, port: r.port }))
-  const child = spawn(process.execPath, [distServe, '--port', String(port), '--host', '127.0.0.1', '--replicas', String(replicas.length), '--quiet', ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, distServe, '--port', String(port), '--host', '127.0.0.1', '--replicas', String(replicas.length), '--quiet', ...args], {
     // No admin listener: several benchmark balancers run at once (env: an older dist ignores it).
     env: { ...process.env, LB_ADMIN_PORT: 'off', BENCH_UPSTREAMS: JSON.stringify(upstreams) },
     stdio: ['ignore', 'inherit', 'pipe', 'ipc'],

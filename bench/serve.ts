@@ -6,8 +6,12 @@
  * The replicas are handed over in BENCH_UPSTREAMS (JSON [{name, host, port}]) and adopted
  * the way the Docker provider adopts the containers of an earlier run. The bench owns them:
  * stopping one here only forgets it. A replica the balancer starts later (a replacement)
- * is an ordinary child process. Reports {type: 'ready', url} over IPC once listening.
+ * is an ordinary child process. Reports {type: 'ready', url} over IPC once listening, and
+ * answers {type: 'memory', gc?, snapshot?: path} (a heap snapshot written to path) with {type: 'memory', usage, delay} (process.memoryUsage(),
+ * the event loop's delay since the last question).
  */
+import { writeHeapSnapshot } from 'node:v8'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { startApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 import { ProcessProvider } from '../src/replicas/process.js'
@@ -59,6 +63,21 @@ const provider = new AdoptingProvider(
 )
 const app = await startApp(config, { provider })
 process.send?.({ type: 'ready', url: app.url })
+
+// Memory questions from bench/edge-memory.ts: process.memoryUsage(), after a full GC when asked
+// (and when the process runs with --expose-gc).
+// and the event loop's delay since the last question (p50 / p99 / max, ms).
+const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+loopDelay.enable()
+process.on('message', (m: { type?: string; gc?: boolean; snapshot?: string }) => {
+  if (m?.type !== 'memory') return
+  const delay = { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 }
+  loopDelay.reset()
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (m.gc === true && gc !== undefined) gc()
+  if (typeof m.snapshot === 'string') writeHeapSnapshot(m.snapshot)
+  process.send?.({ type: 'memory', usage: process.memoryUsage(), delay })
+})
 
 const stop = (): void => {
   app.close().then(

@@ -152,7 +152,7 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'tcp-connect-timeout', env: 'LB_TCP_CONNECT_TIMEOUT', default: '5000', help: 'ms a replica may take to accept a TCP connection (then the next one is tried)' },
   { flag: 'idle-timeout', env: 'LB_IDLE_TIMEOUT', default: '3600000', help: 'ms a TCP connection or WebSocket tunnel may carry no byte before it is closed (0: never)' },
   { flag: 'max-connections', env: 'LB_MAX_CONNECTIONS', default: '10000', help: 'most client connections open at once (HTTP, TCP mode and WebSocket tunnels together); a new HTTP connection over it gets 503 and is closed, a TCP one is closed' },
-  { flag: 'max-pipelined', env: 'LB_MAX_PIPELINED', default: String(EDGE_DEFAULTS.maxPipelined), help: 'most requests read ahead (read and not yet answered) per client connection; the connection is not read further until answers drain' },
+  { flag: 'max-pipelined', env: 'LB_MAX_PIPELINED', default: String(EDGE_DEFAULTS.maxPipelined), help: 'most requests of one client connection in flight at once (read and not yet answered); 1: one at a time, as nginx and HAProxy; the connection is not read further until answers drain' },
   { flag: 'header-timeout', env: 'LB_HEADER_TIMEOUT', default: String(EDGE_DEFAULTS.headerTimeoutMs), help: 'ms a client has to send a whole request head (then 408 and close)' },
   { flag: 'client-timeout', env: 'LB_CLIENT_TIMEOUT', default: String(EDGE_DEFAULTS.clientTimeoutMs), help: 'ms a client may stay silent in the middle of a request body (then 408, or an abort once answered, and close)' },
   { flag: 'keep-alive-timeout', env: 'LB_KEEP_ALIVE_TIMEOUT', default: String(EDGE_DEFAULTS.keepAliveTimeoutMs), help: 'ms an idle keep-alive client connection stays open' },

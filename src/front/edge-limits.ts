@@ -5,7 +5,7 @@
 
 /** Limits and timeouts of the HTTP front (README: Limits and hardening). */
 export interface EdgeConfig {
-  /** Most requests read ahead (parsed and not yet answered) per client connection. */
+  /** Most requests of one client connection in flight (read and not yet answered); 1: one at a time. */
   readonly maxPipelined: number
   /** ms a client has to send a whole request head (then 408 and close). */
   readonly headerTimeoutMs: number
@@ -23,7 +23,7 @@ export interface EdgeConfig {
 
 /** The defaults: config.ts shows them in --help and uses them; fronts built without a Config (tests) too. */
 export const EDGE_DEFAULTS: EdgeConfig = Object.freeze({
-  maxPipelined: 16,
+  maxPipelined: 1,
   headerTimeoutMs: 10_000,
   clientTimeoutMs: 60_000,
   keepAliveTimeoutMs: 65_000,

@@ -10,15 +10,17 @@
  * - a head the rules refuse is answered here (400, 405, 408, 413, 414, 417, 431, 501, 505),
  *   after the answers before it, followed by a lingering close (RFC 9112 9.6).
  * It also runs the connection's timeouts (header, body idle, keep-alive idle), checked by
- * the front's one-second sweep, and stops reading while answers are not being taken (the
- * socket's write buffer is full), so a client that pipelines and never reads costs a bounded
- * amount of memory.
+ * the front's sweep. It reads the socket only while it needs bytes (nothing buffered to work
+ * on, or a head or body still arriving): while requests wait in its buffer behind answers in
+ * flight, or answers are not being taken (the socket's write buffer is full), the socket is
+ * not read at all (read-gate.ts), so a client that pipelines and never reads costs at most
+ * one read's worth of unparsed bytes, kept compact.
  */
 import type { Socket } from 'node:net'
 import type { ServerResponse } from 'node:http'
 import { BalancerError, type ErrorCode } from '../errors.js'
 import { parseFastRequest } from './fast-request.js'
-import { errorAnswer, sendError } from './respond.js'
+import { bodyBytes, errorAnswer, sendError } from './respond.js'
 import type { FastClient } from './fast-client.js'
 import type { HttpExchange } from '../route/exchange.js'
 import type { FastRequest } from './fast-request.js'
@@ -27,6 +29,9 @@ import { readHead, type RejectedHead } from './edge-head.js'
 import { ChunkedScanner, type ChunkedError } from './edge-chunked.js'
 import { NodeSide, type NodeSideOwner } from './edge-node-side.js'
 import { abandonExchange } from './http.js'
+import { restoreHandle, startReading, stopReading } from './read-gate.js'
+import type { RequestObserver } from '../observe/request-observer.js'
+import { DOWNSTREAM_PROTOCOL_ERROR } from '../observe/flags.js'
 
 /** What a connection needs of the front (fast.ts) that accepted it. */
 export interface FastConnectionHost {
@@ -43,6 +48,8 @@ export interface FastConnectionHost {
   readonly server: { readonly keepAliveTimeout: number }
   /** Requests the edge answered itself (counted). */
   refusals: number
+  /** Told of every answer the edge writes itself (metrics, access log); none with both off. */
+  readonly observer: RequestObserver | undefined
   keepAliveSeconds(): number
   /** Does the fast front answer a request for `url`? */
   takes(url: string): boolean
@@ -120,6 +127,10 @@ export class FrontConnection implements FastClient, NodeSideOwner {
   /** When the last answer finished (or the connection opened); for the keep-alive timeout. */
   idleSince: number
   private lingerSince = 0
+  /** The last take() stopped at a head (or request line) not complete yet: more bytes are needed. */
+  private headIncomplete = false
+  /** node:http's side is full: its _read (nodeReadable) has not been called since a push returned false. */
+  private nodeFull = false
 
   constructor(
     readonly socket: Socket,
@@ -178,7 +189,9 @@ export class FrontConnection implements FastClient, NodeSideOwner {
   // NodeSideOwner
 
   nodeReadable(): void {
-    if ((this.mode === NODE || this.mode === UPGRADING) && this.socket.isPaused()) this.socket.resume()
+    this.nodeFull = false
+    if (this.mode === NODE) this.next()
+    else if (this.mode === UPGRADING && this.socket.isPaused()) startReading(this.socket)
   }
 
   nodeDestroyed(): void {
@@ -231,7 +244,9 @@ export class FrontConnection implements FastClient, NodeSideOwner {
     socket.off('error', this.onError)
     socket.off('close', this.onClose)
     socket.off('drain', this.onDrain)
+    // Paused as Node leaves a socket, so the upgrade handler's own pause / resume work.
     socket.pause()
+    restoreHandle(socket)
     const rest = this.pending
     this.pending = undefined
     return rest
@@ -242,7 +257,7 @@ export class FrontConnection implements FastClient, NodeSideOwner {
   private readonly onData = (chunk: Buffer): void => {
     if (this.mode === LINGER || this.mode === GONE) return
     if (this.mode === UPGRADING) {
-      if (!this.nodeSide!.push(chunk)) this.socket.pause()
+      if (!this.nodeSide!.push(chunk)) stopReading(this.socket)
       return
     }
     this.lastByteAt = Date.now()
@@ -251,8 +266,6 @@ export class FrontConnection implements FastClient, NodeSideOwner {
       if (this.body === undefined && this.headSince === 0) this.headSince = this.lastByteAt
     } else this.pending = Buffer.concat([this.pending, chunk])
     this.next()
-    // Bytes we cannot take yet (answers in flight, or a head still arriving): bounded.
-    if (this.pending !== undefined && this.pending.length > this.front.readAheadBytes && !this.socket.isPaused()) this.socket.pause()
   }
 
   private readonly onDrain = (): void => {
@@ -284,16 +297,40 @@ export class FrontConnection implements FastClient, NodeSideOwner {
     } finally {
       this.running = false
     }
-    if (this.socket.isPaused() && (this.mode === FAST || this.mode === NODE) && (this.pending === undefined || this.pending.length <= this.front.readAheadBytes) && !this.nodeSideFull()) this.socket.resume()
+    if (this.mode !== FAST && this.mode !== NODE) return
+    const pending = this.pending
+    // A remainder that is a small part of a large read would keep all of that read alive.
+    if (pending !== undefined && pending.buffer.byteLength >= 2 * pending.length + 4096) this.pending = compact(pending)
+    if (this.wantsBytes()) {
+      if (this.socket.isPaused()) startReading(this.socket)
+    } else if (!this.socket.isPaused()) stopReading(this.socket)
   }
 
-  private nodeSideFull(): boolean {
-    const side = this.nodeSide
-    return side !== undefined && side.readableLength >= side.readableHighWaterMark
+  /**
+   * Would reading the socket now help? Yes while a body is being passed on (and node:http takes
+   * it), when nothing is buffered, or when a head is still arriving (up to the head limit). No
+   * while buffered requests wait for answers in flight or for the client to take them, or a
+   * refusal or `Connection: close` means nothing more will be read as requests.
+   */
+  private wantsBytes(): boolean {
+    if (this.nodeFull) return false
+    if (this.body !== undefined) return this.pending === undefined
+    if (this.refusal !== undefined || this.closeAfter) return false
+    const pending = this.pending
+    if (pending === undefined) return true
+    return this.headIncomplete && pending.length <= this.front.readAheadBytes
+  }
+
+  /** Pass bytes to node:http; when its side wants no more for now, reading stops until it asks (nodeReadable). */
+  private pushToNode(side: NodeSide, bytes: Buffer): void {
+    if (side.push(bytes)) return
+    this.nodeFull = true
+    stopReading(this.socket)
   }
 
   private take(): void {
     const limits = this.front.limits
+    this.headIncomplete = false
     for (;;) {
       if (this.mode !== FAST && this.mode !== NODE) return
       if (this.body !== undefined) {
@@ -330,6 +367,7 @@ export class FrontConnection implements FastClient, NodeSideOwner {
       const verdict = readHead(buf, limits)
       if (verdict === undefined) {
         // Incomplete: wait for more (the header timeout runs), unless the client is done sending.
+        this.headIncomplete = true
         if (this.ended) {
           this.pending = undefined
           this.endIfDone()
@@ -354,7 +392,9 @@ export class FrontConnection implements FastClient, NodeSideOwner {
         this.body = undefined
         this.socket.pause()
       }
-      side.push(verdict.rewritten ?? buf.subarray(0, verdict.end))
+      // A copy: node:http may hold the head a while (it pauses its side while answers queue), and a
+      // view would keep the whole read it came in alive.
+      this.pushToNode(side, verdict.rewritten ?? compact(buf.subarray(0, verdict.end)))
     }
   }
 
@@ -371,7 +411,7 @@ export class FrontConnection implements FastClient, NodeSideOwner {
       const take = Math.min(body, buf.length)
       this.pending = take < buf.length ? buf.subarray(take) : undefined
       this.body = body - take === 0 ? undefined : body - take
-      if (!side.push(take === buf.length ? buf : buf.subarray(0, take))) this.socket.pause()
+      this.pushToNode(side, take === buf.length ? buf : buf.subarray(0, take))
       if (this.body !== undefined) return false
     } else {
       let end: number
@@ -389,7 +429,7 @@ export class FrontConnection implements FastClient, NodeSideOwner {
       const whole = end === -1 || end === buf.length
       this.pending = whole ? undefined : buf.subarray(end)
       if (end !== -1) this.body = undefined
-      if (!side.push(whole ? buf : buf.subarray(0, end))) this.socket.pause()
+      this.pushToNode(side, whole ? buf : buf.subarray(0, end))
       if (end === -1) return false
     }
     this.headSince = this.pending === undefined ? 0 : Date.now()
@@ -428,8 +468,11 @@ export class FrontConnection implements FastClient, NodeSideOwner {
     const err = edgeError(refusal.status, refusal.reason)
     let extra = ''
     for (const [name, value] of Object.entries(refusal.headers ?? {})) extra += `${name}: ${value}\r\n`
-    this.socket.write(errorAnswer(err, false, false, 0, extra), 'latin1')
+    const answer = errorAnswer(err, false, false, 0, extra)
+    this.socket.write(answer, 'latin1')
     this.front.refusals++
+    // No request was parsed: the access log shows the client's address and '-' for the rest.
+    this.front.observer?.answeredByBalancer(refusal.status, { socket: this.socket }, DOWNSTREAM_PROTOCOL_ERROR, bodyBytes(answer))
     this.linger()
   }
 
@@ -452,7 +495,7 @@ export class FrontConnection implements FastClient, NodeSideOwner {
       this.destroy()
       return
     }
-    abandonExchange(res)
+    if (!abandonExchange(res, err.status)) this.front.observer?.answeredByBalancer(err.status, res.req, DOWNSTREAM_PROTOCOL_ERROR)
     res.shouldKeepAlive = false
     this.front.refusals++
     sendError(res, err)
@@ -468,7 +511,7 @@ export class FrontConnection implements FastClient, NodeSideOwner {
     const side = this.nodeSide
     if (closeNodeSide && side !== undefined && !side.destroyed) side.destroy()
     if (!this.socket.writableEnded) this.socket.end()
-    if (this.socket.isPaused()) this.socket.resume()
+    startReading(this.socket)
   }
 
   /** The front's sweep (every second): timeouts. */
@@ -524,4 +567,11 @@ export class FrontConnection implements FastClient, NodeSideOwner {
   destroy(): void {
     this.socket.destroy()
   }
+}
+
+/** `buf`'s bytes in a buffer of their own (not a view of a larger one). */
+function compact(buf: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(buf.length)
+  buf.copy(copy)
+  return copy
 }

@@ -19,7 +19,7 @@ import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { BalancerError } from '../errors.js'
 import { EDGE_DEFAULTS, LINGER_MS, type EdgeConfig } from './edge-limits.js'
-import { errorAnswer } from './respond.js'
+import { bodyBytes, errorAnswer } from './respond.js'
 import { FrontConnection } from './fast-connection.js'
 import { NodeSide } from './edge-node-side.js'
 import { pathOf } from '../route/keys.js'
@@ -27,6 +27,8 @@ import { HttpExchange } from '../route/exchange.js'
 import type { ProxyOptions } from './http.js'
 import { FastAnswer } from './fast-client.js'
 import type { FastRequest } from './fast-request.js'
+import type { RequestObserver } from '../observe/request-observer.js'
+import { UPSTREAM_OVERFLOW } from '../observe/flags.js'
 
 export interface FastFrontOptions extends ProxyOptions {
   /** Paths node:http must answer (the admin API): their connections are handed over. */
@@ -65,6 +67,8 @@ export class FastFront {
   refusedConnections = 0
   readonly fast: boolean
   readonly limits: EdgeConfig
+  /** Told of the answers the edge writes itself (the HTTP attempt loop's observer). */
+  readonly observer: RequestObserver | undefined
   /** Unparsed bytes held per connection before reading pauses: one head at its largest, and some. */
   readonly readAheadBytes: number
   private readonly connections = new Set<FrontConnection>()
@@ -89,6 +93,7 @@ export class FastFront {
       else side.destroy()
     })
     this.fast = options.fast ?? true
+    this.observer = options.loop.observer
     this.limits = options.edge ?? EDGE_DEFAULTS
     this.readAheadBytes = this.limits.maxHeaderSize + 16 * 1024
     this.unique = new Set(options.keyHeaders)
@@ -116,7 +121,9 @@ export class FastFront {
     this.options.onConnectionRefused?.()
     socket.on('error', () => {})
     const err = new BalancerError('TOO_MANY_CONNECTIONS', `Too many open connections (the limit is ${max})`)
-    socket.end(errorAnswer(err, false, false, 0), 'latin1')
+    const answer = errorAnswer(err, false, false, 0)
+    socket.end(answer, 'latin1')
+    this.observer?.answeredByBalancer(503, { socket }, UPSTREAM_OVERFLOW, bodyBytes(answer))
     socket.resume()
     const timer = setTimeout(() => socket.destroy(), LINGER_MS)
     timer.unref()

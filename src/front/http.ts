@@ -42,14 +42,19 @@ interface Tagged {
 }
 
 /**
- * The edge answers this request itself after all (its body broke a rule or went silent):
- * the replica's attempt is abandoned as if the client had gone, and nothing from it is written.
+ * The edge answers this request itself after all, with `status` (its body broke a rule or went
+ * silent): the replica's attempt is abandoned as if the client had gone, nothing from it is
+ * written, and the exchange reports the edge's answer to the observer. False when no exchange
+ * was running for `res` (the caller then reports the answer itself).
  */
-export function abandonExchange(res: ServerResponse): void {
+export function abandonExchange(res: ServerResponse, status: number): boolean {
   const client = (res as Tagged)[CLIENT]
-  if (client === undefined) return
+  if (client === undefined) return false
   ;(res as Tagged)[CLIENT] = undefined
-  client.exchange?.clientClosed()
+  const exchange = client.exchange
+  if (exchange === undefined) return false
+  exchange.answeredByEdge(status)
+  return true
 }
 
 // Shared listeners (no closure per request): `this` is the emitter, tagged with its client.

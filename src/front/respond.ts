@@ -50,3 +50,8 @@ export function closingErrorAnswer(err: BalancerError): string {
     data
   )
 }
+
+/** The body bytes of an answer built by errorAnswer (what the access log counts as bytes out). */
+export function bodyBytes(answer: string): number {
+  return answer.length - answer.indexOf('\r\n\r\n') - 4
+}

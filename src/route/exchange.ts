@@ -16,7 +16,7 @@ import { isIdempotent, upstreamRequestHeaders, type ProxiedRequest } from './for
 import type { AttemptLoop, Trip } from './attempt.js'
 import { pathOf } from './keys.js'
 import type { FinishedRequest, LoggedRequest, RequestObserver } from '../observe/request-observer.js'
-import { DOWNSTREAM_CONNECTION_TERMINATION, NO_FLAG, NO_HEALTHY_UPSTREAM, UPSTREAM_PROTOCOL_ERROR, flagOfUpstreamError } from '../observe/flags.js'
+import { DOWNSTREAM_CONNECTION_TERMINATION, DOWNSTREAM_PROTOCOL_ERROR, NO_FLAG, NO_HEALTHY_UPSTREAM, UPSTREAM_PROTOCOL_ERROR, flagOfUpstreamError } from '../observe/flags.js'
 
 /** The client side of an exchange, one per front (src/front/http.ts, src/front/fast-client.ts). */
 export interface HttpClient {
@@ -265,6 +265,16 @@ export class HttpExchange implements ConnectionUser, TurnEndTask, Trip, Finished
       this.client.answerEnd(body)
       this.finish(this.status, NO_FLAG, true)
     }
+  }
+
+  /**
+   * The edge answers this request itself with `status` (its body broke a rule or a limit, or
+   * went silent): counted as the balancer's own answer, and the attempt dropped as if the
+   * client had gone.
+   */
+  answeredByEdge(status: number): void {
+    this.finish(status, DOWNSTREAM_PROTOCOL_ERROR, false)
+    this.clientClosed()
   }
 
   /** The client went away before its answer was complete: abort the upstream request. */

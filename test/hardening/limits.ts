@@ -1,10 +1,12 @@
 // The edge's timeouts and limits, through both fronts: slowloris and silent bodies get 408 within
 // about a second of the timeout (the sweep runs once a second), idle keep-alive connections close,
 // bodies over --max-request-body get 413 before anything is forwarded (or are cut off when chunked),
-// at most --max-pipelined requests are read ahead, and --max-connections counts HTTP connections.
+// at most --max-pipelined requests are read ahead, a client that does not read its answers is not
+// read either (at most one read held), and --max-connections counts HTTP connections.
 import t from 'tap'
 import { Client, FRONTS, rig } from './fixtures/harness.js'
 import { waitFor } from '../fixtures/sockets.js'
+import type { Socket } from 'node:net'
 
 const H = 'Host: t\r\n'
 
@@ -81,6 +83,22 @@ for (const kind of FRONTS) {
       t.ok(ahead <= (kind === 'fast' ? 1 : 4), `${ahead} requests reached the replica before any answer`)
       const answers = await c.waitAnswers(12, 15_000)
       t.same(answers.map((a) => a.body), Array.from({ length: 12 }, (_, i) => `GET /p${i}?wait=300`), 'all answered, in order')
+    })
+
+    await t.test('a client that pipelines and never reads: at most one read (64 KiB) is taken from it while a request is in flight', async (t) => {
+      const r = await rig(t, kind)
+      const accepted: Socket[] = []
+      r.front.server.on('connection', (s: Socket) => accepted.push(s))
+      const c = new Client(t, r.port)
+      // 1 MiB of pipelined GETs; the first answer takes 1.5 s, the client reads nothing.
+      c.send(`GET /first?wait=1500 HTTP/1.1\r\n${H}\r\n` + `GET /next HTTP/1.1\r\n${H}\r\n`.repeat(30_000))
+      await waitFor('the first request at the replica', () => r.seen.length >= 1, 3000, 5)
+      // Long enough for reads the edge did not ask for (a paused stream reads ahead on the next tick).
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      const server = accepted[0]!
+      t.equal(r.seen.length, 1, 'one request at the replica at a time')
+      t.ok(server.bytesRead <= 64 * 1024, `${server.bytesRead} bytes read from the client (the rest waits in the kernel)`)
+      t.equal(server.readableLength, 0, "nothing waits in the socket stream's own buffer")
     })
 
     await t.test('--max-connections counts HTTP connections: the one over it gets 503, the others are unaffected', async (t) => {
