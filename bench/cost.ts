@@ -163,8 +163,8 @@ async function main(): Promise<void> {
     }
 
     console.log('')
-    console.log('| conns | target | req/s | × direct | syscalls/req | context switches/req | CPU µs/req | errors |')
-    console.log('|---:|---|---:|---:|---:|---:|---:|---:|')
+    console.log('| conns | target | req/s | × direct | syscalls/req | context switches/req | CPU µs/req | user µs/req | kernel µs/req | errors |')
+    console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|')
     for (const c of o.connections) {
       const direct = samples.get(key('direct', c))!
       for (const t of targets) {
@@ -173,12 +173,12 @@ async function main(): Promise<void> {
         const ratio = median(s.map((x, i) => x.rps / direct[i]!.rps))
         const errors = s.reduce((n, x) => n + x.errors, 0)
         console.log(
-          `| ${c} | ${t.name} | ${Math.round(median(s.map((x) => x.rps)))} | ${t.name === 'direct' ? '1' : ratio.toFixed(2)} | ${fmt(per((x) => x.syscalls), 2)} | ${fmt(per((x) => x.contextSwitches), 2)} | ${fmt(per((x) => x.cpuSeconds * 1e6), 1)} | ${errors} |`,
+          `| ${c} | ${t.name} | ${Math.round(median(s.map((x) => x.rps)))} | ${t.name === 'direct' ? '1' : ratio.toFixed(2)} | ${fmt(per((x) => x.syscalls), 2)} | ${fmt(per((x) => x.contextSwitches), 2)} | ${fmt(per((x) => x.cpuSeconds * 1e6), 1)} | ${fmt(per((x) => x.userSeconds * 1e6), 1)} | ${fmt(per((x) => x.systemSeconds * 1e6), 1)} | ${errors} |`,
         )
       }
     }
     console.log('')
-    console.log(`Medians of ${o.rounds} rounds of ${o.requests} requests; counters cover each proxy's processes only (direct: the one replica).`)
+    console.log(`Medians of ${o.rounds} rounds of ${o.requests} requests; counters cover each proxy's processes only (direct: the one replica); user/kernel split from /proc/PID/stat.`)
   } finally {
     for (const t of targets) if (t.name !== 'direct') await t.proc.stop()
     await Promise.all(replicas.map((r) => r.stop()))
