@@ -36,6 +36,13 @@ module.exports = {
       to: { path: '^src/(route|front)/' },
     },
     {
+      name: 'cluster-only-from-main',
+      comment: 'src/cluster/ (--workers: primary, workers, snapshots) wires the layers together as app.ts does; only main.ts starts it, nothing in the layers may depend on it.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/(cluster/|main\\.ts$)' },
+      to: { path: '^src/cluster/' },
+    },
+    {
       name: 'no-circular',
       comment: 'A cycle would make the layer order meaningless.',
       severity: 'error',

@@ -46,7 +46,8 @@ interface Options {
   connections: number[]
   targets: TargetName[]
   replicas: number
-  workers: number
+  /** Worker counts to measure: the balancer's --workers, nginx's worker_processes, HAProxy's nbthread. */
+  workers: number[]
   path: string
   install: boolean
   out: string
@@ -62,7 +63,9 @@ const HELP = `Usage: npm run bench -- [flags]
   --targets LIST     any of direct,balancer,unpipelined,nginx,haproxy (default: all that are
                      installed); unpipelined is the balancer with --upstream-pipeline 1
   --replicas N       replicas behind the proxies (default 3)
-  --workers N        nginx worker processes / HAProxy threads (default 1, like the balancer)
+  --workers LIST     worker counts, comma-separated (default 1): each proxy runs once per count,
+                     the balancer with --workers N, nginx with N worker processes, HAProxy with
+                     N threads (e.g. --workers 1,2 for the Scaling up table)
   --path P           request path (default /home)
   --balancer-args S  extra balancer flags, e.g. "--hash linear"
   --install          apt-get install -y nginx-light haproxy when missing (needs root)
@@ -79,7 +82,7 @@ function parseOptions(argv: string[]): Options {
     connections: [10, 100],
     targets: [...TARGETS],
     replicas: 3,
-    workers: 1,
+    workers: [1],
     path: '/home',
     install: false,
     out: join(root, 'docs', 'bench'),
@@ -98,9 +101,12 @@ function parseOptions(argv: string[]): Options {
       case '--replicas':
         o.replicas = Math.floor(value.num(1))
         return true
-      case '--workers':
-        o.workers = Math.floor(value.num(1))
+      case '--workers': {
+        const list = value.text().split(',').map((w) => Number(w.trim()))
+        if (!list.every((w) => Number.isInteger(w) && w >= 1 && w <= 64)) throw new Error(`--workers takes counts from 1 to 64, comma-separated, got ${value.text()}`)
+        o.workers = [...new Set(list)]
         return true
+      }
       case '--path':
         o.path = value.text()
         return true
@@ -138,8 +144,18 @@ function ensureProxies(o: Options): void {
   }
 }
 
+/** One process (group) measured: a proxy at one worker count, or the replica itself (direct). */
+interface Target {
+  name: TargetName
+  workers: number
+  /** How the progress lines and the JSON name it: the name, plus ` xN` when several worker counts run. */
+  key: string
+}
+
 interface Run {
   target: TargetName
+  workers: number
+  key: string
   connections: number
   repeat: number
   rps: number
@@ -163,9 +179,14 @@ async function main(): Promise<void> {
   ensureProxies(o)
   const started = Date.now()
   const perRun = o.duration + 0.3
-  const estimate = o.targets.length * (o.warmup + 1) + o.targets.length * o.connections.length * o.repeats * perRun + 5
+  const several = o.workers.length > 1
+  const specs: Target[] = [{ name: 'direct', workers: 1, key: 'direct' }]
+  for (const workers of o.workers) {
+    for (const name of o.targets) if (name !== 'direct') specs.push({ name, workers, key: several ? `${name} x${workers}` : name })
+  }
+  const estimate = specs.length * (o.warmup + 1) + specs.length * o.connections.length * o.repeats * perRun + 5
   console.log(
-    `bench: ${o.targets.join(', ')} x ${o.connections.join('/')} connections x ${o.repeats} repetitions x ${o.duration} s; about ${Math.ceil(estimate / 60)} min`,
+    `bench: ${specs.map((t) => t.key).join(', ')} x ${o.connections.join('/')} connections x ${o.repeats} repetitions x ${o.duration} s; about ${Math.ceil(estimate / 60)} min`,
   )
   const loadBefore = loadavg()
   const load = loadBefore[0]!
@@ -181,32 +202,36 @@ async function main(): Promise<void> {
 
   const replicas: Replica[] = []
   for (let i = 1; i <= o.replicas; i++) replicas.push(await startReplica(`Server ${i}`))
-  const targets = new Map<TargetName, Managed & { url: string }>()
+  const targets = new Map<string, Managed & { url: string }>()
   targets.set('direct', { ...replicas[0]!, url: `http://${replicas[0]!.host}:${replicas[0]!.port}` })
-  if (o.targets.includes('balancer')) targets.set('balancer', await startBalancer(replicas, o.balancerArgs))
-  if (o.targets.includes('unpipelined')) targets.set('unpipelined', await startBalancer(replicas, ['--upstream-pipeline', '1', ...o.balancerArgs]))
-  if (o.targets.includes('nginx')) targets.set('nginx', await startNginx(replicas, { workers: o.workers }))
-  if (o.targets.includes('haproxy')) targets.set('haproxy', await startHaproxy(replicas, { workers: o.workers }))
+  for (const t of specs) {
+    // --workers 1 is the single process (no primary, no IPC), as users run it by default.
+    const workers = ['--workers', String(t.workers)]
+    if (t.name === 'balancer') targets.set(t.key, await startBalancer(replicas, [...workers, ...o.balancerArgs]))
+    if (t.name === 'unpipelined') targets.set(t.key, await startBalancer(replicas, ['--upstream-pipeline', '1', ...workers, ...o.balancerArgs]))
+    if (t.name === 'nginx') targets.set(t.key, await startNginx(replicas, { workers: t.workers }))
+    if (t.name === 'haproxy') targets.set(t.key, await startHaproxy(replicas, { workers: t.workers }))
+  }
   console.log(`replicas: ${replicas.map((r) => `${r.name} :${r.port}`).join(', ')}; direct is ${replicas[0]!.name}`)
 
   const runs: Run[] = []
   try {
     if (o.warmup > 0) {
       process.stdout.write('warm-up:')
-      for (const name of o.targets) {
-        process.stdout.write(` ${name}`)
-        await measure(targets.get(name)!.url + o.path, Math.max(...o.connections), o.warmup)
+      for (const t of specs) {
+        process.stdout.write(` ${t.key}`)
+        await measure(targets.get(t.key)!.url + o.path, Math.max(...o.connections), o.warmup)
       }
       process.stdout.write('\n')
     }
-    const total = o.targets.length * o.connections.length * o.repeats
+    const total = specs.length * o.connections.length * o.repeats
     let n = 0
     for (let repeat = 0; repeat < o.repeats; repeat++) {
       // Rotate the order each repetition so no target always runs right after another.
-      const order = o.targets.map((_, i) => o.targets[(i + repeat) % o.targets.length]!)
+      const order = specs.map((_, i) => specs[(i + repeat) % specs.length]!)
       for (const connections of o.connections) {
-        for (const name of order) {
-          const target = targets.get(name)!
+        for (const spec of order) {
+          const target = targets.get(spec.key)!
           const pids = target.cpuPids()
           const cpu0 = cpuSeconds(pids)
           const gen0 = process.cpuUsage()
@@ -214,7 +239,9 @@ async function main(): Promise<void> {
           const cpuS = cpuSeconds(pids) - cpu0
           const gen = process.cpuUsage(gen0)
           const run: Run = {
-            target: name,
+            target: spec.name,
+            workers: spec.workers,
+            key: spec.key,
             connections,
             repeat,
             rps: r.requests.total / r.duration,
@@ -232,7 +259,7 @@ async function main(): Promise<void> {
           n++
           const eta = Math.round(((Date.now() - started) / n) * (total - n) / 1000)
           console.log(
-            `[${String(n).padStart(2)}/${total}] c=${String(connections).padEnd(3)} ${name.padEnd(8)} ` +
+            `[${String(n).padStart(2)}/${total}] c=${String(connections).padEnd(3)} ${spec.key.padEnd(several ? 11 : 8)} ` +
               `${fmt(run.rps).padStart(7)} req/s  p50 ${run.p50} ms  p99 ${run.p99} ms  errors ${run.errors}  ` +
               `cpu ${run.cpuS.toFixed(2)} s (${fmt(run.requests / Math.max(run.cpuS, 0.01))} req/cpu-s)  eta ${eta} s`,
           )
@@ -244,7 +271,7 @@ async function main(): Promise<void> {
     await Promise.all(replicas.map((r) => r.stop()))
   }
 
-  const summary = summarise(runs, o)
+  const summary = summarise(runs, specs, o)
   const meta = machine(o, loadBefore)
   mkdirSync(o.out, { recursive: true })
   writeFileSync(join(o.out, 'http.json'), JSON.stringify({ meta, options: o, summary, runs }, null, 2) + '\n')
@@ -257,6 +284,7 @@ async function main(): Promise<void> {
 
 interface Row {
   target: TargetName
+  workers: number
   connections: number
   rps: number
   rpsMin: number
@@ -269,11 +297,11 @@ interface Row {
   cpuPct: number
 }
 
-function summarise(runs: Run[], o: Options): Row[] {
+function summarise(runs: Run[], specs: readonly Target[], o: Options): Row[] {
   const rows: Row[] = []
   for (const connections of o.connections) {
-    for (const target of o.targets) {
-      const mine = runs.filter((r) => r.target === target && r.connections === connections)
+    for (const { name: target, workers, key } of specs) {
+      const mine = runs.filter((r) => r.key === key && r.connections === connections)
       if (mine.length === 0) continue
       // Ratio per repetition against the direct run of the same repetition, then the median.
       const ratios = mine.map((r) => {
@@ -282,6 +310,7 @@ function summarise(runs: Run[], o: Options): Row[] {
       })
       rows.push({
         target,
+        workers,
         connections,
         rps: median(mine.map((r) => r.rps)),
         rpsMin: Math.min(...mine.map((r) => r.rps)),
@@ -331,15 +360,16 @@ function markdown(rows: Row[], meta: Meta, o: Options): string {
     `Measured ${meta.date.slice(0, 16).replace('T', ' ')} UTC on ${meta.cores} x ${meta.cpu}, ${meta.memoryGiB} GiB, Linux ${meta.kernel}, Node ${meta.node}` +
       `${meta.nginx ? `, ${meta.nginx.replace('nginx version: ', '')}` : ''}${meta.haproxy ? `, ${meta.haproxy.replace(/ - https.*$/, '').replace(/ \d{4}\/\d\d\/\d\d$/, '')}` : ''}; commit ${meta.commit}.`,
     `Command: \`${meta.command}\` — ${o.repeats} interleaved repetition${o.repeats > 1 ? 's' : ''} of ${o.duration} s per cell, medians shown; ` +
-      `${o.replicas} replicas; GET ${o.path}; autocannon in its own process; nginx/HAProxy with ${o.workers} worker${o.workers > 1 ? 's' : ''}. ` +
+      `${o.replicas} replicas; GET ${o.path}; autocannon in its own process; worker counts ${o.workers.join(', ')} ` +
+      `(balancer --workers, nginx worker_processes, HAProxy nbthread; the balancer's CPU includes its primary and spare). ` +
       `Everything shares the machine's ${meta.cores} cores (load average before: ${meta.loadavgBefore.join(', ')}).`,
     '',
-    '| target | conns | req/s (median) | min–max | × direct | p50 ms | p99 ms | errors | req per CPU-s | CPU % |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| target | workers | conns | req/s (median) | min–max | × direct | p50 ms | p99 ms | errors | req per CPU-s | CPU % |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ]
   for (const r of rows) {
     lines.push(
-      `| ${LABEL[r.target]} | ${r.connections} | ${fmt(r.rps)} | ${fmt(r.rpsMin)}–${fmt(r.rpsMax)} | ${r.target === 'direct' ? '1' : r.ratio.toFixed(2)} | ` +
+      `| ${LABEL[r.target]} | ${r.target === 'direct' ? '' : r.workers} | ${r.connections} | ${fmt(r.rps)} | ${fmt(r.rpsMin)}–${fmt(r.rpsMax)} | ${r.target === 'direct' ? '1' : r.ratio.toFixed(2)} | ` +
         `${r.p50} | ${r.p99} | ${r.errors} | ${fmt(r.reqPerCpuS)} | ${Math.round(r.cpuPct)} |`,
     )
   }
@@ -350,8 +380,8 @@ function markdown(rows: Row[], meta: Meta, o: Options): string {
       '(user + system, all threads, /proc/PID/stat) used by the proxy process(es) — or by the one replica, for direct.',
   )
   for (const target of ['balancer', 'unpipelined'] as const) {
-    const b100 = rows.find((r) => r.target === target && r.connections === 100)
-    const b10 = rows.find((r) => r.target === target && r.connections === 10)
+    const b100 = rows.find((r) => r.target === target && r.workers === 1 && r.connections === 100)
+    const b10 = rows.find((r) => r.target === target && r.workers === 1 && r.connections === 10)
     if (!b100 || !b10) continue
     const ok = b100.ratio >= 0.4 && b100.errors === 0 && b10.errors === 0 && b10.p99 < 5
     const what = target === 'balancer' ? 'balancer (defaults)' : 'balancer with --upstream-pipeline 1'
@@ -359,6 +389,17 @@ function markdown(rows: Row[], meta: Meta, o: Options): string {
       '',
       `Target (issue 5): ≥ 0.40 × direct at 100 connections with zero errors, p99 < 5 ms at 10 connections — ${what}: ` +
         `${b100.ratio.toFixed(2)} ×, ${b100.errors + b10.errors} errors, p99 ${b10.p99} ms: **${ok ? 'met' : 'not met'}**.`,
+    )
+  }
+  // Issue 17: per-worker efficiency (requests per CPU-second) may drop at most 10 % against one process.
+  for (const row of rows.filter((r) => r.target === 'balancer' && r.workers > 1)) {
+    const one = rows.find((r) => r.target === 'balancer' && r.workers === 1 && r.connections === row.connections)
+    if (!one) continue
+    const ratio = row.reqPerCpuS / one.reqPerCpuS
+    lines.push(
+      '',
+      `Scaling (issue 17), ${row.connections} connections: --workers ${row.workers} serves ${fmt(row.reqPerCpuS)} req per CPU-s against ${fmt(one.reqPerCpuS)} for one process ` +
+        `(${(100 * (ratio - 1)).toFixed(1)} %; target: no more than 10 % lower — **${ratio >= 0.9 ? 'met' : 'not met'}**), ${fmt(row.rps)} req/s against ${fmt(one.rps)}.`,
     )
   }
   return lines.join('\n') + '\n'

@@ -180,17 +180,20 @@ export async function startBalancer(replicas: readonly Replica[], args: readonly
   })
   track(child)
   const stderr = collectStderr(child)
+  let workers: number[] = []
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`balancer did not start in 20 s: ${stderr()}`)), 20_000)
     child.once('exit', (code) => reject(new Error(`balancer exited (${code}): ${stderr()}`)))
-    child.on('message', (m: { type?: string; url?: string }) => {
+    child.on('message', (m: { type?: string; url?: string; pids?: number[] }) => {
       if (m?.type === 'ready') {
         clearTimeout(timer)
+        // --workers N > 1: the primary and its worker processes (an older dist sends none).
+        workers = m.pids ?? []
         resolve(String(m.url))
       }
     })
   })
-  return { label: 'balancer', url, child, cpuPids: () => [child.pid!], stop: () => stopChild(child) }
+  return { label: 'balancer', url, child, cpuPids: () => [child.pid!, ...workers], stop: () => stopChild(child) }
 }
 
 /**

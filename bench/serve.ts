@@ -6,13 +6,15 @@
  * The replicas are handed over in BENCH_UPSTREAMS (JSON [{name, host, port}]) and adopted
  * the way the Docker provider adopts the containers of an earlier run. The bench owns them:
  * stopping one here only forgets it. A replica the balancer starts later (a replacement)
- * is an ordinary child process. Reports {type: 'ready', url} over IPC once listening, and
- * answers {type: 'memory', gc?, snapshot?: path} (a heap snapshot written to path) with {type: 'memory', usage, delay} (process.memoryUsage(),
+ * is an ordinary child process. Reports {type: 'ready', url, pids} over IPC once listening
+ * (pids: with --workers N > 1, the worker processes, whose CPU time is the balancer's too),
+ * and answers {type: 'memory', gc?, snapshot?: path} (a heap snapshot written to path) with {type: 'memory', usage, delay} (process.memoryUsage(),
  * the event loop's delay since the last question).
  */
 import { writeHeapSnapshot } from 'node:v8'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { startApp } from '../src/app.js'
+import { startCluster } from '../src/cluster/primary.js'
 import { loadConfig } from '../src/config.js'
 import { ProcessProvider } from '../src/replicas/process.js'
 import type { ReplicaHandle, ReplicaProvider } from '../src/replicas/provider.js'
@@ -61,8 +63,10 @@ const provider = new AdoptingProvider(
   upstreams.map((u) => ({ name: u.name, host: u.host, port: u.port, id: `bench:${u.port}` })),
   config.startTimeoutMs,
 )
-const app = await startApp(config, { provider })
-process.send?.({ type: 'ready', url: app.url })
+// --workers N > 1: this process is the primary; its workers' CPU counts too (pids).
+const app = config.workers > 1 ? await startCluster(config, { provider }) : await startApp(config, { provider })
+const pids = 'coordinator' in app ? [...app.coordinator.pids(), ...[app.coordinator.sparePid()].filter((pid) => pid !== undefined)] : []
+process.send?.({ type: 'ready', url: app.url, pids })
 
 // Memory questions from bench/edge-memory.ts: process.memoryUsage(), after a full GC when asked
 // (and when the process runs with --expose-gc).

@@ -2,27 +2,21 @@
  * Wiring: config -> provider -> balancer (ring + membership) -> HTTP front (admin + proxy).
  * `startApp` is what `main` runs and what the end-to-end tests start on port 0.
  */
-import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import type { Server } from 'node:http'
 import type { AddressInfo, Server as TcpServer } from 'node:net'
-import { OPTIONS, type Config } from './config.js'
+import type { Config } from './config.js'
 import { Balancer } from './membership/balancer.js'
 import { createAdminPlane } from './admin/plane.js'
 import { auditLine, type AuditSink } from './admin/audit.js'
-import { FastFront } from './front/fast.js'
-import { createEdgeServer } from './front/edge-server.js'
-import { createProxy } from './front/http.js'
-import { createChooser } from './route/bounded.js'
-import { AttemptLoop } from './route/attempt.js'
 import { attachHealth } from './health/attach.js'
-import { createTcpProxy } from './front/tcp.js'
-import { Tunnels } from './upstream/tunnel.js'
+import type { Tunnels } from './upstream/tunnel.js'
 import { Upstream } from './upstream/upstream.js'
 import { WriteBatcher } from './upstream/batcher.js'
 import { StallWatch } from './upstream/stall-watch.js'
-import { createUpgradeHandler } from './front/upgrade.js'
-import { keyExtractor, pathOf, type KeySource } from './route/keys.js'
 import { createProvider } from './replicas/index.js'
 import type { ReplicaProvider } from './replicas/provider.js'
+import { createDataPlane } from './data-plane.js'
+import { boundAddress, listen, urlOf } from './listen.js'
 import { createObservability, type Observability } from './observe/observability.js'
 
 export interface App {
@@ -98,40 +92,7 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
   // /metrics, /stats and /dashboard: on the admin listener only, never on the proxied port.
   for (const [path, route] of observe.routes()) plane.routes.set(path, route)
   if (plane.server) observe.watchListener('admin', plane.server)
-  const keyOf = keyExtractor(config.key, config.slots)
-  // One attempt loop per kind of request, over the ring's read-only view. HTTP's first pick
-  // may be bounded (--balance-factor; ring.pick when off); upgrades and TCP connections take
-  // the ring's owner. Failover, the retry policy and passive health are the same for all.
-  const route = { ring: balancer.ring, upstreamTimeoutMs: config.upstreamTimeoutMs, onUpstreamFailure: health.onUpstreamFailure, observer: observe.observer }
-  const httpLoop = new AttemptLoop({ ...route, choose: createChooser(balancer.ring, config.balanceFactor) })
-  const proxy = createProxy({ loop: httpLoop, keyOf })
-  // Every connection is read by the edge (src/front/fast*.ts, edge-*.ts), which runs every
-  // timeout and limit; node:http gets checked requests (edge-server.ts has its settings).
-  const server = createEdgeServer(config.edge, (req: IncomingMessage, res: ServerResponse) => {
-    if (!admin(req, res, pathOf(req.url ?? '/'))) proxy(req, res)
-  })
-  // TCP-mode connections and upgraded (WebSocket) requests share one limit and idle timeout
-  // with the HTTP connections.
-  let front: FastFront | undefined
-  const tunnels = new Tunnels({ maxConnections: config.maxConnections, idleTimeoutMs: config.idleTimeoutMs, otherConnections: () => front?.size ?? 0 })
-  // Plain GET/HEAD requests are read and answered on the raw socket (with --fast-front); the
-  // rest go to `server`, every request through the edge's rules.
-  front = new FastFront(server, {
-    loop: httpLoop,
-    keyOf,
-    isAdminPath: admin.handles,
-    keyHeaders: keyHeadersOf(config.key),
-    fast: config.fastFront,
-    edge: config.edge,
-    maxConnections: config.maxConnections,
-    otherConnections: () => tunnels.size,
-    onConnectionRefused: () => tunnels.noteRefused(),
-  })
-  server.on('upgrade', front.upgradeListener(createUpgradeHandler({ loop: new AttemptLoop(route), keyOf, tunnels })))
-  const tcp =
-    config.tcpPort === undefined
-      ? undefined
-      : createTcpProxy({ loop: new AttemptLoop(route), key: config.tcpKey, slots: config.slots, connectTimeoutMs: config.tcpConnectTimeoutMs, tunnels })
+  const { server, front, tunnels, tcp } = createDataPlane(config, { ring: balancer.ring, onUpstreamFailure: health.onUpstreamFailure, observer: observe.observer, admin })
 
   // Listeners first, replicas second: a port in use fails in milliseconds, before any replica
   // (process or container) is started. Until the replicas join, requests get 503.
@@ -152,9 +113,7 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
   }
   observe.watchListener('http', server)
   if (tcp) observe.watchListener('tcp', tcp)
-  const { port } = server.address() as AddressInfo
-  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+  const url = urlOf(config.host, (server.address() as AddressInfo).port)
   const tcpPort = tcp ? (tcp.address() as AddressInfo).port : undefined
   const listeners: Listener[] = [{ name: 'HTTP', address: boundAddress(server) }]
   if (tcp) listeners.push({ name: 'TCP mode', address: boundAddress(tcp) })
@@ -168,11 +127,11 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()))
       const tcpClosed = new Promise<void>((resolve) => (tcp ? tcp.close(() => resolve()) : resolve()))
       server.closeIdleConnections()
-      front?.closeIdle()
+      front.closeIdle()
       // Draining waits for TCP connections and tunnels too (they count as in flight).
       await balancer.close()
       server.closeAllConnections()
-      front?.closeAll()
+      front.closeAll()
       tunnels.closeAll()
       plane.closeAll()
       await Promise.all([serverClosed, tcpClosed, adminClosed])
@@ -186,7 +145,7 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
  * Every change of the routing table is logged with its digest (Balancer.tableDigest), once per
  * burst: balancers that print the same digest route every key alike.
  */
-function logTableChanges(balancer: Balancer, log: (line: string) => void): void {
+export function logTableChanges(balancer: Balancer, log: (line: string) => void): void {
   let pending = false
   const changed = (): void => {
     if (pending) return
@@ -197,41 +156,4 @@ function logTableChanges(balancer: Balancer, log: (line: string) => void): void 
     })
   }
   for (const event of ['joined', 'left', 'suspect', 'restored', 'dead'] as const) balancer.on(event, changed)
-}
-
-/** Header names the request key reads, which the fast front must see exactly once. */
-function keyHeadersOf(key: KeySource): string[] {
-  if (key.kind === 'header') return [key.name]
-  if (key.kind === 'cookie') return ['cookie']
-  return []
-}
-
-/**
- * Listen, or fail with a message that says which setting to change: the `flag` of the
- * option and its environment twin (`--port` or `LB_PORT`).
- */
-function listen(server: TcpServer, port: number, host: string, what: string, flag: string): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException): void => {
-      const where = `${host.includes(':') ? `[${host}]` : host}:${port}`
-      const option = OPTIONS.find((o) => o.flag === flag)
-      const change = option ? `; choose another port with --${option.flag} or ${option.env}` : ''
-      // The same code as the system error, a message that says what to change.
-      const explained = (message: string): Error => Object.assign(new Error(message, { cause: err }), { code: err.code })
-      if (err.code === 'EADDRINUSE') reject(explained(`the ${what} port is in use: ${where} (EADDRINUSE)${change}`))
-      else if (err.code === 'EACCES') reject(explained(`no permission to listen on ${where} for ${what} (EACCES)${change}`))
-      else if (err.code === 'EADDRNOTAVAIL') reject(explained(`cannot listen on ${where} for ${what}: no such local address (EADDRNOTAVAIL); check --host or LB_HOST`))
-      else reject(err)
-    }
-    server.once('error', onError)
-    server.listen(port, host, () => {
-      server.off('error', onError)
-      resolve()
-    })
-  })
-}
-
-function boundAddress(server: TcpServer): string {
-  const a = server.address() as AddressInfo
-  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`
 }

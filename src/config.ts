@@ -4,6 +4,7 @@
  * nothing else in the program reads argv or the environment.
  */
 import { parseArgs as parseFlags } from 'node:util'
+import { availableParallelism } from 'node:os'
 import { parseHashSpec, type HashSpec } from './ring/hashes.js'
 import { DEFAULT_SLOTS, MAX_WEIGHT } from './ring/ring.js'
 import { DEFAULT_START_TIMEOUT_MS } from './replicas/provider.js'
@@ -82,6 +83,10 @@ export interface Config {
   readonly accessLogFile: string | undefined
   /** The edge's limits and timeouts on client connections (src/front/edge-*.ts). */
   readonly edge: EdgeConfig
+  /** Data-plane worker processes (`--workers`; `auto`: available cores). 1: one process, no primary (src/cluster/). */
+  readonly workers: number
+  /** The raw flag values this config was built from, but the admin token's: cluster workers build the same config from them. */
+  readonly source: Readonly<Record<string, string>>
 }
 
 /** Thrown for a bad flag or environment value; main prints it and exits with status 2. */
@@ -159,6 +164,7 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'max-header-size', env: 'LB_MAX_HEADER_SIZE', default: String(EDGE_DEFAULTS.maxHeaderSize), help: 'largest request head in bytes (431; a request line longer than this: 414)' },
   { flag: 'max-headers', env: 'LB_MAX_HEADERS', default: String(EDGE_DEFAULTS.maxHeaders), help: 'most header lines in a request (431)' },
   { flag: 'max-request-body', env: 'LB_MAX_REQUEST_BODY', default: 'off', help: 'largest proxied request body in bytes: 413 before forwarding when Content-Length says more, the request aborted when a chunked body passes it (off: unlimited)' },
+  { flag: 'workers', env: 'LB_WORKERS', default: '1', help: 'data-plane processes: N (1..256) or `auto` (one per available core). Above 1, a primary keeps membership, health checks, the admin listener and metrics, and N workers serve the proxied ports (see [Scaling up](#scaling-up))' },
   { flag: 'quiet', env: 'LB_QUIET', default: 'false', boolean: true, help: 'log only errors (and the admin audit lines)' },
   { flag: 'metrics', env: 'LB_METRICS', default: 'true', boolean: true, help: 'count requests per replica for /metrics, /stats and /dashboard on the admin listener (--metrics=false: no counting)' },
   { flag: 'access-log', env: 'LB_ACCESS_LOG', default: 'off', help: 'one line per request: off, json or combined (buffered, flushed every second and at exit)' },
@@ -224,6 +230,14 @@ function integer(flag: string, text: string, min: number, max: number): number {
   if (!Number.isSafeInteger(n) || n < min || n > max) {
     throw new ConfigError(`--${flag} must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}`, flag)
   }
+  return n
+}
+
+/** `--workers`: 1..256, or `auto`: one per core this process may use (os.availableParallelism, capped at 256). */
+function workerCount(text: string): number {
+  if (text.trim().toLowerCase() === 'auto') return Math.min(256, availableParallelism())
+  const n = /^\d+$/.test(text.trim()) ? Number(text.trim()) : NaN
+  if (!Number.isSafeInteger(n) || n < 1 || n > 256) throw new ConfigError(`--workers must be an integer from 1 to 256 or auto, got ${JSON.stringify(text)}`, 'workers')
   return n
 }
 
@@ -371,6 +385,9 @@ function validate(values: Readonly<Record<string, string>>): Config {
     metrics: boolean('metrics', get('metrics')),
     accessLog: oneOf('access-log', get('access-log'), ['off', 'json', 'combined'] as const),
     accessLogFile: values['access-log-file'] === undefined || get('access-log-file').trim() === '' ? undefined : get('access-log-file').trim(),
+    workers: workerCount(get('workers')),
+    // Never the admin token (nor its file): workers get its digest over their IPC channel.
+    source: Object.freeze(Object.fromEntries(Object.entries(values).filter(([flag]) => flag !== 'admin-token' && flag !== 'admin-token-file'))),
     edge: Object.freeze({
       maxPipelined: integer('max-pipelined', get('max-pipelined'), 1, 1024),
       headerTimeoutMs: integer('header-timeout', get('header-timeout'), 100, 3_600_000),

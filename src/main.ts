@@ -6,6 +6,7 @@
  */
 import { ConfigError, buildConfig, helpText, parseArgs } from './config.js'
 import { startApp, type App } from './app.js'
+import { startCluster, type ClusterApp } from './cluster/primary.js'
 
 async function main(): Promise<void> {
   let config
@@ -31,7 +32,7 @@ async function main(): Promise<void> {
   // Ctrl-C under `npm start` reaches the balancer twice, from the terminal (the whole
   // foreground process group) and forwarded by npm, a few ms apart.
   const REPEAT_MS = 500
-  let app: App | undefined
+  let app: App | ClusterApp | undefined
   let stopping: string | undefined
   let stoppedAt = 0
   const stop = (signal: string): void => {
@@ -45,7 +46,7 @@ async function main(): Promise<void> {
     console.log(`${signal}: draining and stopping replicas...`)
     if (app) finish(app)
   }
-  const finish = (started: App): void => {
+  const finish = (started: App | ClusterApp): void => {
     started.close().then(
       () => {
         console.log('stopped')
@@ -61,14 +62,16 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'))
 
   try {
-    app = await startApp(config)
+    // --workers N > 1: this process becomes the primary and forks N data-plane workers.
+    app = config.workers > 1 ? await startCluster(config) : await startApp(config)
   } catch (err) {
     console.error(`error: could not start the balancer: ${(err as Error).message}`)
     process.exit(1)
   }
   if (stopping) return finish(app)
   const { N, replicas } = app.balancer.membership()
-  console.log(`ring-balancer listening on ${app.url} with ${N} replicas: ${replicas.join(', ')}`)
+  const workers = 'coordinator' in app ? ` and ${config.workers} workers (pids ${app.coordinator.pids().join(', ')})` : ''
+  console.log(`ring-balancer listening on ${app.url} with ${N} replicas: ${replicas.join(', ')}${workers}`)
   for (const l of app.listeners) console.log(`  ${l.name.padEnd(9)} ${l.address}`)
   console.log(`try: curl ${app.url}/home`)
 }

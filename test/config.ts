@@ -1,5 +1,6 @@
 // Configuration: defaults, flags and their environment twins, validation messages, freezing.
 import t from 'tap'
+import { availableParallelism } from 'node:os'
 import { ConfigError, OPTIONS, helpText, loadConfig, parseArgs } from '../src/config.js'
 
 t.test('defaults match the SPEC', async (t) => {
@@ -103,4 +104,17 @@ t.test('--help lists every flag with its env twin', async (t) => {
   for (const flag of ['port', 'replicas', 'slots', 'vnodes', 'hash', 'probe', 'key']) {
     t.ok(OPTIONS.some((o) => o.flag === flag), `--${flag} exists (scripts rely on it)`)
   }
+})
+
+t.test('--workers: a count or auto (the available cores); 1 by default', async (t) => {
+  t.equal(loadConfig([]).workers, 1)
+  t.equal(loadConfig(['--workers', '4']).workers, 4)
+  t.equal(loadConfig([], { LB_WORKERS: 'auto' }).workers, Math.min(256, availableParallelism()))
+  for (const bad of ['0', '257', 'two', '1.5', '']) {
+    t.throws(() => loadConfig(['--workers', bad]), { name: 'ConfigError', message: `--workers must be an integer from 1 to 256 or auto, got ${JSON.stringify(bad)}` }, bad)
+  }
+  t.throws(() => loadConfig([], { LB_WORKERS: 'x' }), { message: 'LB_WORKERS must be an integer from 1 to 256 or auto, got "x"' })
+  // Workers rebuild the config from the values it came from.
+  const config = loadConfig(['--port', '0', '--hash', 'assignment'], { LB_WORKERS: '2' })
+  t.same(config.source, { port: '0', hash: 'assignment', workers: '2' })
 })

@@ -8,7 +8,7 @@ import { execFile, spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { projectRoot } from '../src/paths.js'
-import { startTestApp } from './fixtures/app.js'
+import { startTestApp, startTestCluster } from './fixtures/app.js'
 
 interface Step {
   command: string
@@ -66,18 +66,21 @@ t.test('the README HTTP API section has curl examples', async (t) => {
   for (const s of steps) t.match(s.command, /^curl /, s.command)
 })
 
-t.test("every `$ curl` of the README's HTTP API section, in order, prints what the README shows", async (t) => {
-  if (spawnSync('curl', ['--version']).status !== 0) {
-    t.fail('curl is not installed: the README examples are curl commands (apt-get install curl; .ci/run installs it)')
-    return
-  }
-  // What `npm start` runs, on a free loopback port (quiet: the test reads no log).
-  const app = await startTestApp(t, [])
-  const address = app.url.replace(/^http:\/\//, '')
-  for (const step of steps) {
-    const output = await sh(step.command.replaceAll('localhost:5000', address))
-    const actual = output.replace(/\r\n/g, '\n').replace(/\n$/, '').split('\n').map(mask)
-    const expected = step.expected.map(mask)
-    t.ok(matches(expected, actual), `$ ${step.command}`, { found: actual.join('\n'), wanted: expected.join('\n') })
-  }
-})
+// Once as `npm start` runs, once with --workers 2 (Scaling up): the same answers, byte for byte.
+for (const workers of [1, 2]) {
+  t.test(`every \`$ curl\` of the README's HTTP API section, in order, prints what the README shows${workers > 1 ? ` (--workers ${workers})` : ''}`, async (t) => {
+    if (spawnSync('curl', ['--version']).status !== 0) {
+      t.fail('curl is not installed: the README examples are curl commands (apt-get install curl; .ci/run installs it)')
+      return
+    }
+    // What `npm start` runs, on a free loopback port (quiet: the test reads no log).
+    const app = workers > 1 ? await startTestCluster(t, ['--workers', String(workers)]) : await startTestApp(t, [])
+    const address = app.url.replace(/^http:\/\//, '')
+    for (const step of steps) {
+      const output = await sh(step.command.replaceAll('localhost:5000', address))
+      const actual = output.replace(/\r\n/g, '\n').replace(/\n$/, '').split('\n').map(mask)
+      const expected = step.expected.map(mask)
+      t.ok(matches(expected, actual), `$ ${step.command}`, { found: actual.join('\n'), wanted: expected.join('\n') })
+    }
+  })
+}

@@ -69,8 +69,17 @@ export interface BodyLimits {
   readonly bodyTimeoutMs: number
 }
 
+/**
+ * What the admin routes ask of membership: the Balancer itself in one process; in a cluster
+ * (src/cluster/) the primary's balancer answering once every worker routes alike, or a
+ * worker's channel to it.
+ */
+export interface MembershipControl extends Pick<Balancer, 'membership' | 'add' | 'remove'> {
+  readonly ring: { readonly size: number }
+}
+
 /** /rep, /add and /rm over `balancer`. */
-export function membershipRoutes(balancer: Balancer, limits: BodyLimits): AdminRoutes {
+export function membershipRoutes(balancer: MembershipControl, limits: BodyLimits): AdminRoutes {
   const body = (req: IncomingMessage): Promise<unknown> => readJson(req, limits.maxBodyBytes, limits.bodyTimeoutMs)
   return new Map<string, AdminRoute>([
     ['/rep', { methods: ['GET', 'HEAD'], handle: (_req, res) => sendSuccess(res, balancer.membership()) }],
@@ -104,7 +113,7 @@ export function membershipRoutes(balancer: Balancer, limits: BodyLimits): AdminR
  * 503 with the reason when it cannot or is shutting down, for an orchestrator or an outer
  * load balancer to act on.
  */
-export function healthRoute(balancer: Balancer, closing: () => boolean): AdminRoute {
+export function healthRoute(balancer: MembershipControl, closing: () => boolean): AdminRoute {
   return {
     methods: ['GET', 'HEAD'],
     handle: (_req, res) => {

@@ -7,9 +7,8 @@
  */
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { Balancer } from '../membership/balancer.js'
 import { pathOf } from '../route/keys.js'
-import { createAdmin, healthRoute, membershipRoutes, notFound, type Admin, type AdminRoutes } from './api.js'
+import { createAdmin, healthRoute, membershipRoutes, notFound, type Admin, type AdminRoutes, type MembershipControl } from './api.js'
 import type { AuditSink } from './audit.js'
 import type { AdminConfig } from './options.js'
 
@@ -32,7 +31,7 @@ export interface AdminPlane {
 }
 
 export interface AdminPlaneOptions {
-  readonly balancer: Balancer
+  readonly balancer: MembershipControl
   readonly config: AdminConfig
   readonly maxBodyBytes: number
   readonly audit: AuditSink

@@ -57,7 +57,19 @@ const FREE = -1
  * (src/membership/balancer.ts) holds the HashRing itself; the route layer gets this view, so
  * an add or remove there does not compile.
  */
-export type RingView<T> = Pick<HashRing<T>, 'slots' | 'size' | 'has' | 'get' | 'names' | 'valueList' | 'weights' | 'totalWeight' | 'slotOf' | 'pick' | 'next' | 'weightOf' | 'shares' | 'ownerTable'>
+export type RingView<T> = Pick<HashRing<T>, 'slots' | 'size' | 'has' | 'get' | 'names' | 'valueList' | 'weights' | 'totalWeight' | 'slotOf' | 'pick' | 'next' | 'weightOf' | 'shares' | 'ownerTable' | 'placements'>
+
+/**
+ * Where a member sits, as another process needs it to build the same table (src/cluster/):
+ * its server id and weight, and for the ring presets its virtual servers' slots after probing
+ * (empty for the balanced table, which is rebuilt from names and weights alone).
+ */
+export interface Placement {
+  readonly name: string
+  readonly serverId: number
+  readonly weight: number
+  readonly slots: readonly number[]
+}
 
 export class HashRing<T> {
   readonly slots: number
@@ -210,6 +222,48 @@ export class HashRing<T> {
     this.values[index] = value
     this.byName.set(name, updated)
     return true
+  }
+
+  /** Every member's placement, in join order (ownerTable() indexes this order). */
+  placements(): Placement[] {
+    return this.members.map(({ name, serverId, weight, slots }) => ({ name, serverId, weight, slots }))
+  }
+
+  /**
+   * Replaces every member with `entries`, in that join order, each at the placement another
+   * ring reported (placements()): the result routes every request id exactly as that ring
+   * does, which replaying the joins could not promise for the ring presets (server ids and
+   * probing depend on the history of joins and leaves). Validated whole first; on an invalid
+   * entry (RangeError) nothing changes.
+   */
+  restore(entries: ReadonlyArray<Placement & { readonly value: T }>): void {
+    const occupant = new Int32Array(this.slots).fill(FREE)
+    const names = new Set<string>()
+    const ids = new Set<number>()
+    let units = 0
+    entries.forEach((e, index) => {
+      if (names.has(e.name)) throw new RangeError(`ring: member ${JSON.stringify(e.name)} appears twice`)
+      if (!Number.isSafeInteger(e.serverId) || e.serverId < 1 || ids.has(e.serverId)) throw new RangeError(`ring: bad or repeated server id ${e.serverId}`)
+      checkWeight(e.weight)
+      names.add(e.name)
+      ids.add(e.serverId)
+      units += e.weight
+      if (this.balanced) return
+      if (e.slots.length !== this.vnodes * e.weight) throw new RangeError(`ring: ${JSON.stringify(e.name)} needs ${this.vnodes * e.weight} slots, got ${e.slots.length}`)
+      for (const s of e.slots) {
+        if (!Number.isInteger(s) || s < 0 || s >= this.slots || occupant[s] !== FREE) throw new RangeError(`ring: slot ${s} of ${JSON.stringify(e.name)} is out of range or taken`)
+        occupant[s] = index
+      }
+    })
+    if (this.balanced && units * this.vnodes > this.slots) throw new RangeError(`ring: ${units} units of weight do not fit ${this.slots} slots`)
+    this.occupant.set(occupant)
+    this.members = entries.map((e) => ({ name: e.name, value: e.value, serverId: e.serverId, weight: e.weight, slots: Object.freeze(this.balanced ? [] : [...e.slots]) }))
+    this.values = this.members.map((m) => m.value)
+    this.weightList = this.members.map((m) => m.weight)
+    this.weightSum = units
+    this.byName.clear()
+    for (const m of this.members) this.byName.set(m.name, m)
+    this.dirty = true
   }
 
   /** Removes a member, freeing the slots it recorded at placement. False if absent. */

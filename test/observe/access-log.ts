@@ -6,7 +6,8 @@ import { PassThrough, Writable } from 'node:stream'
 import { readFile, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { AccessLog, combinedLine, jsonLine } from '../../src/observe/access-log.js'
+import { AccessLog, clfTime, combinedLine, isoTime, jsonLine } from '../../src/observe/access-log.js'
+import { rng as seededRandom } from '../fixtures/rng.js'
 import type { FinishedRequest } from '../../src/observe/request-observer.js'
 import { startTestApp } from '../fixtures/app.js'
 import { call, waitFor } from '../fixtures/http.js'
@@ -24,7 +25,7 @@ function finished(over: Partial<FinishedRequest> = {}, headers: Record<string, s
     ...over,
   }
 }
-const at = new Date(Date.UTC(2026, 11, 2, 9, 5, 7, 89))
+const at = Date.UTC(2026, 11, 2, 9, 5, 7, 89)
 
 t.test('json lines carry every field', async (t) => {
   const line = jsonLine(finished({ bytesIn: 5 }), 2.5, at)
@@ -47,6 +48,51 @@ t.test('json lines carry every field', async (t) => {
   t.equal(local.upstream_ms, null)
   t.equal(local.replica, null)
   t.equal(local.flags, 'UH')
+})
+
+t.test('json lines are exactly what JSON.stringify of the same object gives, for any string a client sends', async (t) => {
+  const reference = (r: FinishedRequest, totalMs: number, now: number): string =>
+    `${JSON.stringify({
+      time: new Date(now).toISOString(),
+      client: r.incoming.socket.remoteAddress ?? '-',
+      method: r.incoming.method ?? '-',
+      target: r.incoming.url ?? '-',
+      protocol: `HTTP/${r.incoming.httpVersion ?? '1.1'}`,
+      status: r.status,
+      bytes_in: r.bytesIn,
+      bytes_out: r.bytesOut,
+      duration_ms: Math.round(totalMs * 1000) / 1000,
+      upstream_ms: r.upstreamMs < 0 ? null : Math.round(r.upstreamMs * 1000) / 1000,
+      replica: r.replicaName ?? null,
+      flags: r.flag,
+    })}\n`
+  const random = seededRandom(20261202)
+  // Quotes, backslashes, control bytes, DEL, Latin-1, astral characters and lone surrogates.
+  const alphabet = ['a', '/', '"', '\\', '\n', '\r', '\t', '\x00', '\x1f', '\x7f', 'é', '\u2028', '😀', '\ud800', '\udfff', '%', ' ']
+  const text = (): string => Array.from({ length: Math.floor(random() * 12) }, () => alphabet[Math.floor(random() * alphabet.length)]).join('')
+  let mismatches = 0
+  for (let i = 0; i < 2000; i++) {
+    const r = finished({ flag: text(), replicaName: i % 7 === 0 ? undefined : text(), upstreamMs: i % 5 === 0 ? -1 : random() * 100 }, {})
+    const incoming = { ...r.incoming, method: text(), url: text(), httpVersion: i % 3 === 0 ? undefined : text(), socket: { remoteAddress: i % 11 === 0 ? undefined : text() } }
+    const hostile = { ...r, incoming }
+    const now = at + Math.floor(random() * 5000)
+    const total = random() * 1000
+    if (jsonLine(hostile, total, now) !== reference(hostile, total, now)) mismatches++
+  }
+  t.equal(mismatches, 0, '2000 seeded hostile requests, byte for byte')
+  t.equal(JSON.parse(jsonLine(finished(), Number.NaN, at)).duration_ms, null, 'a number JSON cannot hold is null, as JSON.stringify writes it')
+})
+
+t.test('time stamps formatted once a second are the same as formatted every time', async (t) => {
+  let wrong = 0
+  for (let ms = at - 2500; ms < at + 2500; ms += 7) {
+    if (isoTime(ms) !== new Date(ms).toISOString()) wrong++
+  }
+  for (const ms of [0, 999, 1000, at, at + 999, at + 1000, Date.UTC(2024, 1, 29, 23, 59, 59, 999)]) t.equal(isoTime(ms), new Date(ms).toISOString())
+  t.equal(wrong, 0, 'every 7 ms over 5 s, across second boundaries and back again')
+  t.equal(clfTime(at), '[02/Dec/2026:09:05:07 +0000]')
+  t.equal(clfTime(at + 1000), '[02/Dec/2026:09:05:08 +0000]')
+  t.equal(clfTime(at), '[02/Dec/2026:09:05:07 +0000]', 'going back a second recomputes')
 })
 
 t.test('combined lines: Apache combined, then replica, total ms, upstream ms, flags', async (t) => {

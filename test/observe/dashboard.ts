@@ -1,10 +1,11 @@
 // The dashboard in a real browser (Debian's chromium, driven by puppeteer-core): the replica
 // rows and the ring appear, and follow an /add and a killed replica; the page runs with no
-// error (its Content-Security-Policy lets only its own script run). Saves docs/dashboard.png,
-// the README's screenshot. All traffic stays on loopback.
+// error (its Content-Security-Policy lets only its own script run). Takes a screenshot: into a
+// temporary directory, or, with UPDATE_DOCS=1, over docs/dashboard.png (the README's picture),
+// so an ordinary run leaves the work tree as it was. All traffic stays on loopback.
 import t from 'tap'
 import { existsSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import puppeteer, { type Page } from 'puppeteer-core'
@@ -89,7 +90,10 @@ else {
     const end = Date.now() + 6000
     while (Date.now() < end) await Promise.all(Array.from({ length: 8 }, () => call(`${app.url}/home`)))
     await until('eight rows', async () => (await rows()).length === 8)
-    await page.screenshot({ path: join(import.meta.dirname, '..', '..', 'docs', 'dashboard.png') })
+    const shot = process.env.UPDATE_DOCS === '1' ? join(import.meta.dirname, '..', '..', 'docs', 'dashboard.png') : join(profile, 'dashboard.png')
+    await page.screenshot({ path: shot })
+    const png = await readFile(shot)
+    t.ok(png.length > 10_000 && png.subarray(1, 4).toString() === 'PNG', `a screenshot of the page (${png.length} bytes)`)
     t.same(problems, [], 'no page error, no console error (a CSP violation would be one)')
   })
 }

@@ -3,7 +3,7 @@
 // same for the counters, the histogram counts and the slot gauges. Then: series go when a
 // replica leaves, the balancer's own answers are counted in their family, health probes count.
 import t from 'tap'
-import { startTestApp } from '../fixtures/app.js'
+import { startTestApp, startTestCluster } from '../fixtures/app.js'
 import { call, waitFor } from '../fixtures/http.js'
 import { observeUrl, parseMetrics, valueOf } from '../fixtures/observe.js'
 import { requestIdOf } from '../../src/route/keys.js'
@@ -13,9 +13,12 @@ import { OP, wsConnect } from '../fixtures/websocket.js'
 import { connect } from 'node:net'
 import { once } from 'node:events'
 
-for (const fastFront of [true, false]) {
-  t.test(`counters, histograms and slots are exact (fast front ${fastFront})`, async (t) => {
-    const app = await startTestApp(t, ['--key', 'header:x-k', '--replicas', '3', `--fast-front=${fastFront}`])
+// With --workers 2 the requests spread over two worker processes (a new connection each) and
+// the primary's /metrics sums their counters per replica: the same numbers must come out.
+for (const [fastFront, workers] of [[true, 1], [false, 1], [true, 2]] as const) {
+  t.test(`counters, histograms and slots are exact (fast front ${fastFront}${workers > 1 ? `, --workers ${workers}` : ''})`, async (t) => {
+    const argv = ['--key', 'header:x-k', '--replicas', '3', `--fast-front=${fastFront}`]
+    const app = workers > 1 ? await startTestCluster(t, argv) : await startTestApp(t, argv)
     const base = await observeUrl(t, app)
     const ring = app.balancer.ring
     const expected = new Map<string, number>()
