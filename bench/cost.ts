@@ -14,6 +14,7 @@
  *
  *   npm run bench:cost -- [--requests N] [--rounds R] [--connections 10,100] [--targets LIST] [--balancer-args "..."]
  */
+import type Autocannon from 'autocannon'
 import { cpus, loadavg } from 'node:os'
 import { loadAutocannon } from './deps.js'
 import { perfUnavailable, startWindow, type Counters } from './perf-counters.js'
@@ -80,10 +81,15 @@ interface Sample extends Counters {
 /** One load window: `requests` requests at `connections`, counted on the target's processes. */
 async function measure(t: Target, connections: number, requests: number): Promise<Sample> {
   const window = await startWindow(t.proc.cpuPids())
-  // Our own clock: autocannon's `duration` is coarse (whole ticks) for a run of a few seconds.
+  // Our own clock, to the last response: with `amount`, autocannon ends (and counts its
+  // `duration`) on its one-second tick, which would round every run up to whole seconds.
   const t0 = performance.now()
-  const r = await autocannon({ url: t.url, connections, amount: requests, pipelining: 1, timeout: 10 })
-  const seconds = (performance.now() - t0) / 1000
+  let lastResponse = t0
+  const r = await new Promise<Autocannon.Result>((resolveRun, reject) => {
+    const instance = autocannon({ url: t.url, connections, amount: requests, pipelining: 1, timeout: 10 }, (err, result) => (err ? reject(err) : resolveRun(result)))
+    instance.on('response', () => (lastResponse = performance.now()))
+  })
+  const seconds = (lastResponse - t0) / 1000
   const c = await window.stop()
   return { ...c, requests: r.requests.total, rps: r.requests.total / seconds, errors: r.errors + r.timeouts + r.non2xx }
 }
@@ -157,8 +163,8 @@ async function main(): Promise<void> {
     }
 
     console.log('')
-    console.log('| conns | target | req/s | × direct | syscalls/req | context switches/req | CPU µs/req | errors |')
-    console.log('|---:|---|---:|---:|---:|---:|---:|---:|')
+    console.log('| conns | target | req/s | × direct | syscalls/req | context switches/req | CPU µs/req | user µs/req | kernel µs/req | errors |')
+    console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|')
     for (const c of o.connections) {
       const direct = samples.get(key('direct', c))!
       for (const t of targets) {
@@ -167,12 +173,12 @@ async function main(): Promise<void> {
         const ratio = median(s.map((x, i) => x.rps / direct[i]!.rps))
         const errors = s.reduce((n, x) => n + x.errors, 0)
         console.log(
-          `| ${c} | ${t.name} | ${Math.round(median(s.map((x) => x.rps)))} | ${t.name === 'direct' ? '1' : ratio.toFixed(2)} | ${fmt(per((x) => x.syscalls), 2)} | ${fmt(per((x) => x.contextSwitches), 2)} | ${fmt(per((x) => x.cpuSeconds * 1e6), 1)} | ${errors} |`,
+          `| ${c} | ${t.name} | ${Math.round(median(s.map((x) => x.rps)))} | ${t.name === 'direct' ? '1' : ratio.toFixed(2)} | ${fmt(per((x) => x.syscalls), 2)} | ${fmt(per((x) => x.contextSwitches), 2)} | ${fmt(per((x) => x.cpuSeconds * 1e6), 1)} | ${fmt(per((x) => x.userSeconds * 1e6), 1)} | ${fmt(per((x) => x.systemSeconds * 1e6), 1)} | ${errors} |`,
         )
       }
     }
     console.log('')
-    console.log(`Medians of ${o.rounds} rounds of ${o.requests} requests; counters cover each proxy's processes only (direct: the one replica).`)
+    console.log(`Medians of ${o.rounds} rounds of ${o.requests} requests; counters cover each proxy's processes only (direct: the one replica); user/kernel split from /proc/PID/stat.`)
   } finally {
     for (const t of targets) if (t.name !== 'direct') await t.proc.stop()
     await Promise.all(replicas.map((r) => r.stop()))

@@ -5,7 +5,8 @@
  * pipe (`--control fd:3,4`, acknowledged), so perf's own start-up and shut-down are outside
  * the window. Where perf is missing or cannot attach, CPU time comes from /proc/PID/stat
  * (utime + stime, one clock tick of resolution) and context switches from
- * /proc/PID/task/TID/status; system calls are then unknown (NaN).
+ * /proc/PID/task/TID/status; system calls are then unknown (NaN). The user/kernel split of the
+ * CPU time always comes from /proc/PID/stat.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
@@ -19,6 +20,9 @@ export interface Counters {
   syscalls: number
   contextSwitches: number
   cpuSeconds: number
+  /** The same window's CPU split into user and kernel time, from /proc (clock ticks). */
+  userSeconds: number
+  systemSeconds: number
 }
 
 /** A measurement in progress: `stop()` ends the window and returns what it counted. */
@@ -41,7 +45,7 @@ export function perfUnavailable(): string | undefined {
 }
 
 /** Counts from `perf stat -x ,` output: `value,unit,event,...` per line; task-clock is in ms. */
-export function parsePerfCsv(text: string): Counters | undefined {
+export function parsePerfCsv(text: string): Omit<Counters, 'userSeconds' | 'systemSeconds'> | undefined {
   const found: Partial<Record<string, number>> = {}
   for (const line of text.split('\n')) {
     const f = line.split(',')
@@ -60,8 +64,34 @@ export function parsePerfCsv(text: string): Counters | undefined {
 
 /** Starts counting for `pids` (all their threads); resolves once the counters are on. */
 export async function startWindow(pids: readonly number[]): Promise<Window> {
-  if (perfUnavailable() === undefined) return startPerfWindow(pids)
-  return startProcWindow(pids)
+  const inner = perfUnavailable() === undefined ? await startPerfWindow(pids) : await startProcWindow(pids)
+  const split0 = cpuSplit(pids)
+  return {
+    stop: async () => {
+      const split = cpuSplit(pids)
+      const c = await inner.stop()
+      return { ...c, userSeconds: split.user - split0.user, systemSeconds: split.system - split0.system }
+    },
+  }
+}
+
+let clockTicks: number | undefined
+/** User and system CPU seconds so far of `pids` (all threads): /proc/PID/stat fields 14 and 15. */
+function cpuSplit(pids: readonly number[]): { user: number; system: number } {
+  clockTicks ??= Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100
+  let user = 0
+  let system = 0
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      user += Number(fields[11])
+      system += Number(fields[12])
+    } catch {
+      // gone
+    }
+  }
+  return { user: user / clockTicks, system: system / clockTicks }
 }
 
 function contextSwitchesOf(pids: readonly number[]): number {
@@ -85,7 +115,9 @@ function contextSwitchesOf(pids: readonly number[]): number {
   return total
 }
 
-async function startProcWindow(pids: readonly number[]): Promise<Window> {
+type InnerWindow = { stop(): Promise<Omit<Counters, 'userSeconds' | 'systemSeconds'>> }
+
+async function startProcWindow(pids: readonly number[]): Promise<InnerWindow> {
   const cpu0 = cpuSeconds(pids)
   const cs0 = contextSwitchesOf(pids)
   return {
@@ -119,7 +151,7 @@ async function command(perf: ChildProcess, word: 'enable' | 'disable'): Promise<
   await acked
 }
 
-async function startPerfWindow(pids: readonly number[]): Promise<Window> {
+async function startPerfWindow(pids: readonly number[]): Promise<InnerWindow> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-perf-'))
   const out = join(dir, 'counts.csv')
   // -D -1: events start disabled; fd 3 carries our commands in, fd 4 perf's acks out.

@@ -78,7 +78,10 @@ export function upstreamRequestHeaders(req: ProxiedRequest): string[] {
   let sawProto = false
   let sawHost = false
   for (let i = 0; i < out.length; i += 2) {
-    const lower = out[i]!.toLowerCase()
+    const name = out[i]!
+    // x-forwarded-for / -host / -proto are 15 to 17 long: other names need no lower-cased copy.
+    if (name.length < 15 || name.length > 17) continue
+    const lower = name.toLowerCase()
     if (lower === 'x-forwarded-for') lastFor = i
     else if (lower === 'x-forwarded-proto') sawProto = true
     else if (lower === 'x-forwarded-host') sawHost = true

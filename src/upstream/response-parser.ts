@@ -37,6 +37,14 @@ const EMPTY = Buffer.alloc(0)
 export const MAX_HEAD_BYTES = 64 * 1024
 const MAX_LINE = 4096
 
+/**
+ * The characters String.prototype.trim() removes that a latin1 head can hold: tab, LF, VT,
+ * FF, CR, space and no-break space (0xA0); the rest of its set is above 0xFF.
+ */
+function isTrimmed(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13) || c === 160
+}
+
 /** The line starting at `start` has no CR or LF before `end` (its CRLF; -1: the head's last line). */
 function lineEndsAt(text: string, start: number, end: number): boolean {
   const cr = text.indexOf('\r', start)
@@ -238,7 +246,12 @@ export class ResponseParser {
       const colon = text.indexOf(':', pos)
       if (colon === -1 || colon > end || colon === pos) throw new UpstreamProtocolError('bad header line')
       const name = text.slice(pos, colon)
-      const value = text.slice(colon + 1, end).trim()
+      // One slice of the value without the whitespace around it (what trim() removes), not two.
+      let vStart = colon + 1
+      let vEnd = end
+      while (vStart < vEnd && isTrimmed(text.charCodeAt(vStart))) vStart++
+      while (vEnd > vStart && isTrimmed(text.charCodeAt(vEnd - 1))) vEnd--
+      const value = text.slice(vStart, vEnd)
       pos = end + 2
       raw.push(name, value)
       switch (name.length) {

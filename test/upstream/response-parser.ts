@@ -174,6 +174,17 @@ t.test('obsolete line folding joins the previous value', async (t) => {
   t.same(seen.heads[0]!.raw, ['X-Long', 'a b', 'Content-Length', '0'])
 })
 
+t.test('header values lose exactly the whitespace trim() removes (tab, VT, FF, space, no-break space)', async (t) => {
+  const { p, seen } = parser()
+  p.expect(false)
+  const values = [' plain ', '\t\x0b\x0c\xa0x y\xa0 \t', '\x85kept\x85', '   ', '', 'a\tb']
+  const head = values.map((v, i) => `X-V${i}:${v}\r\n`).join('')
+  feed(p, `HTTP/1.1 200 OK\r\n${head}Content-Length: 0\r\n\r\n`, Infinity)
+  t.same(seen.heads[0]!.raw, [...values.flatMap((v, i) => [`X-V${i}`, v.trim()]), 'Content-Length', '0'])
+  t.equal(seen.heads[0]!.raw[3], 'x y', 'no-break space and VT/FF trimmed as trim() does')
+  t.equal(seen.heads[0]!.raw[5], '\x85kept\x85', 'NEL (0x85) is not whitespace to trim()')
+})
+
 t.test('malformed responses throw a protocol error', async (t) => {
   for (const text of [
     'HTTP/2 200 OK\r\n\r\n',
