@@ -68,18 +68,7 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
   // whole process's upstream requests, and one timer watches every pipelined connection.
   const pool = { pipeline: config.upstreamPipeline, stallMs: config.pipelineStallMs, batcher: new WriteBatcher(), stalls: new StallWatch() }
   const balancer = new Balancer(config, provider, (handle) => new Upstream(handle, pool))
-  balancer.on('joined', (u) => log(`replica ${u.name} joined (${u.host}:${u.port})`))
-  balancer.on('left', (name, reason) => log(`replica ${name} left (${reason})`))
-  balancer.on('error', (err) => error(`balancer: ${err.message}`))
-  logTableChanges(balancer, log)
-  // Set as soon as close() is called: from then on a replica that ends is not replaced (its
-  // exit is part of the shutdown, or too late to matter), and no log line says otherwise.
-  let shuttingDown = false
-  provider.onExit((name) => {
-    if (shuttingDown) return
-    log(`replica ${name} exited on its own; replacing it`)
-    balancer.replace(name).catch((err: Error) => error(`replacing ${name} failed: ${err.message}`))
-  })
+  const stopReplacing = followMembership(balancer, provider, log, error)
   // Counting starts with the first replicas: each gets its counters as it joins.
   const observe = createObservability(config, balancer)
   // The health checker (a worker thread) watches every replica from its first join.
@@ -102,7 +91,7 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
     if (plane.server) await listen(plane.server, config.admin.port!, config.admin.host, 'admin', 'admin-port')
     await balancer.start()
   } catch (err) {
-    shuttingDown = true
+    stopReplacing()
     if (server.listening) server.close()
     if (tcp?.listening) tcp.close()
     if (plane.server?.listening) plane.server.close()
@@ -121,7 +110,7 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
 
   const close = (): Promise<void> =>
     (closing ??= (async () => {
-      shuttingDown = true
+      stopReplacing()
       const adminClosed = plane.close()
       await health.close()
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()))
@@ -145,7 +134,29 @@ export async function startApp(config: Config, options: StartOptions = {}): Prom
  * Every change of the routing table is logged with its digest (Balancer.tableDigest), once per
  * burst: balancers that print the same digest route every key alike.
  */
-export function logTableChanges(balancer: Balancer, log: (line: string) => void): void {
+/**
+ * Log membership changes and replace a replica that ends on its own. Returns the function
+ * close() calls first: from then on a replica that ends is not replaced (its exit is part of
+ * the shutdown, or too late to matter), and no log line says otherwise. Shared by the single
+ * process and the cluster primary.
+ */
+export function followMembership(balancer: Balancer, provider: ReplicaProvider, log: (line: string) => void, error: (line: string) => void): () => void {
+  balancer.on('joined', (u) => log(`replica ${u.name} joined (${u.host}:${u.port})`))
+  balancer.on('left', (name, reason) => log(`replica ${name} left (${reason})`))
+  balancer.on('error', (err) => error(`balancer: ${err.message}`))
+  logTableChanges(balancer, log)
+  let shuttingDown = false
+  provider.onExit((name) => {
+    if (shuttingDown) return
+    log(`replica ${name} exited on its own; replacing it`)
+    balancer.replace(name).catch((err: Error) => error(`replacing ${name} failed: ${err.message}`))
+  })
+  return () => {
+    shuttingDown = true
+  }
+}
+
+function logTableChanges(balancer: Balancer, log: (line: string) => void): void {
   let pending = false
   const changed = (): void => {
     if (pending) return

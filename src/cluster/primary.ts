@@ -8,7 +8,7 @@
 import { join } from 'node:path'
 import type { Server } from 'node:http'
 import type { Config } from '../config.js'
-import { logTableChanges, type Listener, type StartOptions } from '../app.js'
+import { followMembership, type Listener, type StartOptions } from '../app.js'
 import { Balancer } from '../membership/balancer.js'
 import type { Membership } from '../membership/types.js'
 import { createAdminPlane } from '../admin/plane.js'
@@ -73,16 +73,7 @@ export async function startCluster(config: Config, options: StartOptions = {}): 
   let coordinator: Coordinator | undefined
   const drain = (upstream: Upstream, timeoutMs: number): Promise<boolean> => (coordinator ? coordinator.drain(upstream, timeoutMs) : Promise.resolve(true))
   const balancer = new Balancer(config, provider, (handle) => new ClusterUpstream(handle, {}, drain))
-  balancer.on('joined', (u) => log(`replica ${u.name} joined (${u.host}:${u.port})`))
-  balancer.on('left', (name, reason) => log(`replica ${name} left (${reason})`))
-  balancer.on('error', (err) => error(`balancer: ${err.message}`))
-  logTableChanges(balancer, log)
-  let shuttingDown = false
-  provider.onExit((name) => {
-    if (shuttingDown) return
-    log(`replica ${name} exited on its own; replacing it`)
-    balancer.replace(name).catch((err: Error) => error(`replacing ${name} failed: ${err.message}`))
-  })
+  const stopReplacing = followMembership(balancer, provider, log, error)
   const observe = createObservability(config, balancer)
   const health = await attachHealth(balancer, config.health, { info: log, error })
 
@@ -137,7 +128,7 @@ export async function startCluster(config: Config, options: StartOptions = {}): 
     await balancer.start()
     await coordinator.synced()
   } catch (err) {
-    shuttingDown = true
+    stopReplacing()
     clearInterval(folding)
     if (plane.server?.listening) plane.server.close()
     await coordinator.exit()
@@ -154,7 +145,7 @@ export async function startCluster(config: Config, options: StartOptions = {}): 
 
   const close = (): Promise<void> =>
     (closing ??= (async () => {
-      shuttingDown = true
+      stopReplacing()
       clearInterval(folding)
       const adminClosed = plane.close()
       await health.close()

@@ -4,27 +4,13 @@ import type { ReplicaProvider } from './provider.js'
 import { ProcessProvider } from './process.js'
 
 export async function createProvider(config: Config): Promise<ReplicaProvider> {
+  if (config.provider === 'process') return new ProcessProvider({ startTimeoutMs: config.startTimeoutMs })
+  // What the Docker and Swarm providers share (replicas/docker/engine-provider.ts).
+  const engine = { image: config.image, network: config.network, owner: config.owner, keep: config.dockerKeep, startTimeoutMs: config.startTimeoutMs }
   if (config.provider === 'docker') {
     const { DockerProvider } = await import('./docker.js')
-    return new DockerProvider({
-      image: config.image,
-      network: config.network,
-      owner: config.owner,
-      keep: config.dockerKeep,
-      startTimeoutMs: config.startTimeoutMs,
-    })
+    return new DockerProvider(engine)
   }
-  if (config.provider === 'swarm') {
-    const { SwarmProvider } = await import('./swarm.js')
-    return new SwarmProvider({
-      image: config.image,
-      network: config.network,
-      owner: config.owner,
-      keep: config.dockerKeep,
-      startTimeoutMs: config.startTimeoutMs,
-      reach: config.swarmReach,
-      follow: config.swarmFollow,
-    })
-  }
-  return new ProcessProvider({ startTimeoutMs: config.startTimeoutMs })
+  const { SwarmProvider } = await import('./swarm.js')
+  return new SwarmProvider({ ...engine, reach: config.swarmReach, follow: config.swarmFollow })
 }
