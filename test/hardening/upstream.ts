@@ -1,9 +1,9 @@
 // Replica answers are not trusted either (issue 14, item 6): a scripted raw replica sends an
 // answer that breaks the framing rules; the client gets 502 (the replica's head never reaches
 // it), and the next request goes on a new upstream connection (the broken one is discarded).
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { rawReplica } from '../fixtures/raw-replica.js'
-import { Client, FRONTS, rig } from './fixtures/harness.js'
+import { Client, FRONTS, rig, type FrontKind } from './fixtures/harness.js'
 
 const GOOD = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'
 
@@ -17,17 +17,21 @@ const BAD: ReadonlyArray<[string, string]> = [
   ['a bad status line', 'HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\nok'],
 ]
 
+/** A replica whose first answer is `answer` and later ones GOOD, behind the `kind` front, and a client of it. */
+async function brokenOnce(t: Test, kind: FrontKind, answer: string): Promise<{ replica: Awaited<ReturnType<typeof rawReplica>>; port: number; c: Client }> {
+  let n = 0
+  const replica = await rawReplica(t, (socket) => {
+    socket.write(n++ === 0 ? answer : GOOD, 'latin1')
+  })
+  const r = await rig(t, kind, {}, replica.port)
+  return { replica, port: r.port, c: new Client(t, r.port) }
+}
+
 for (const kind of FRONTS) {
   t.test(`through the ${kind} front`, async (t) => {
     for (const [name, answer] of BAD) {
       await t.test(name, async (t) => {
-        let n = 0
-        const replica = await rawReplica(t, (socket) => {
-          // The first request gets the broken answer, later ones a good one.
-          socket.write(n++ === 0 ? answer : GOOD, 'latin1')
-        })
-        const r = await rig(t, kind, {}, replica.port)
-        const c = new Client(t, r.port)
+        const { replica, c } = await brokenOnce(t, kind, answer)
         c.send('GET /x HTTP/1.1\r\nHost: t\r\n\r\n')
         const [first] = await c.waitAnswers(1)
         t.equal(first?.status, 502, 'the client gets 502')
@@ -45,16 +49,11 @@ for (const kind of FRONTS) {
       ['chunk data longer than its size', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokEXTRA\r\n0\r\n\r\n'],
     ] as const) {
       await t.test(`${name}: the client's answer is aborted`, async (t) => {
-        let n = 0
-        const replica = await rawReplica(t, (socket) => {
-          socket.write(n++ === 0 ? answer : GOOD, 'latin1')
-        })
-        const r = await rig(t, kind, {}, replica.port)
-        const c = new Client(t, r.port)
+        const { replica, port, c } = await brokenOnce(t, kind, answer)
         c.send('GET /x HTTP/1.1\r\nHost: t\r\n\r\n')
         await c.waitEnd()
         t.same(c.answers(), [], 'no complete answer: the client sees it cut short (or nothing)')
-        const again = new Client(t, r.port)
+        const again = new Client(t, port)
         again.send('GET /y HTTP/1.1\r\nHost: t\r\n\r\n')
         t.equal((await again.waitAnswers(1))[0]?.status, 200)
         t.equal(replica.connections(), 2, 'the broken upstream connection was discarded, a new one opened')

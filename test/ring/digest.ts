@@ -2,7 +2,7 @@ import t from 'tap'
 import { HashRing } from '../../src/ring/ring.js'
 import { parseHashSpec } from '../../src/ring/hashes.js'
 import { tableDigest } from '../../src/ring/digest.js'
-import { rng } from '../fixtures/rng.js'
+import { rng, shuffled } from '../fixtures/rng.js'
 
 // The routing-table digest: equal exactly when two rings send every request id to the same
 // owner first. Checked against the rings' own picks over every slot, in random join orders.
@@ -11,15 +11,6 @@ function ringOf(preset: string, names: readonly string[], weights: ReadonlyMap<s
   const ring = new HashRing<string>({ slots: 512, vnodes: 9, hash: parseHashSpec(preset) })
   for (const name of names) ring.add(name, name, weights.get(name) ?? 1)
   return ring
-}
-
-function shuffled<T>(items: readonly T[], r: () => number): T[] {
-  const a = [...items]
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(r() * (i + 1))
-    ;[a[i], a[j]] = [a[j]!, a[i]!]
-  }
-  return a
 }
 
 /** Owner of every request id 0..9999, by name. */

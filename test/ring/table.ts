@@ -3,7 +3,7 @@ import { RingFullError } from '../../src/ring/errors.js'
 import { HashRing } from '../../src/ring/ring.js'
 import { SlotPermutation, buildTable, memberKey } from '../../src/ring/table.js'
 import { fmix32, fnv1a32, mixId } from '../../src/ring/mix.js'
-import { rng } from '../fixtures/rng.js'
+import { rng, shuffled } from '../fixtures/rng.js'
 
 // The `default` preset: a capacity-capped rendezvous table. The issue's two promises are
 // checked here from the owner table alone -- fair shares and moved slots are counted by this
@@ -24,15 +24,6 @@ function randomSet(r: () => number, size: number): string[] {
   const set = new Set<string>()
   while (set.size < size) set.add(randomName(r))
   return [...set]
-}
-
-function shuffled<T>(items: readonly T[], r: () => number): T[] {
-  const a = [...items]
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(r() * (i + 1))
-    ;[a[i], a[j]] = [a[j]!, a[i]!]
-  }
-  return a
 }
 
 /** Owner of every slot, by name, from the ring's table. */
