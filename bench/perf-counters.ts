@@ -50,7 +50,8 @@ export function parsePerfCsv(text: string): Omit<Counters, 'userSeconds' | 'syst
   for (const line of text.split('\n')) {
     const f = line.split(',')
     if (f.length < 3) continue
-    const value = Number(f[0])
+    // `<not counted>`: the process never ran while counting (an idle primary or warm spare): zero.
+    const value = f[0] === '<not counted>' ? 0 : Number(f[0])
     const event = f[2]!.replace(/:u$/, '')
     if (!Number.isFinite(value)) continue
     found[event] = value

@@ -193,7 +193,9 @@ export async function startBalancer(replicas: readonly Replica[], args: readonly
       }
     })
   })
-  return { label: 'balancer', url, child, cpuPids: () => [child.pid!, ...workers], stop: () => stopChild(child) }
+  // Its children too, read when asked: the warm spare (still starting when 'ready' came, so not
+  // in `pids`) and a worker forked to replace one are the balancer's CPU as much as the others.
+  return { label: 'balancer', url, child, cpuPids: () => [...new Set([child.pid!, ...workers, ...childrenOf(child.pid!)])], stop: () => stopChild(child) }
 }
 
 /**

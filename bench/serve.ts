@@ -71,10 +71,13 @@ process.send?.({ type: 'ready', url: app.url, pids })
 // Memory questions from bench/edge-memory.ts: process.memoryUsage(), after a full GC when asked
 // (and when the process runs with --expose-gc).
 // and the event loop's delay since the last question (p50 / p99 / max, ms).
+// Switched on by the first question only: the monitor is a 10 ms timer (100 wake-ups a second
+// of the balancer's, or primary's, event loop) that would otherwise be counted in every
+// benchmark's CPU per request.
 const loopDelay = monitorEventLoopDelay({ resolution: 10 })
-loopDelay.enable()
 process.on('message', (m: { type?: string; gc?: boolean; snapshot?: string }) => {
   if (m?.type !== 'memory') return
+  loopDelay.enable()
   const delay = { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 }
   loopDelay.reset()
   const gc = (globalThis as { gc?: () => void }).gc
