@@ -30,6 +30,12 @@ export interface DataPlaneOptions {
   readonly observer: RequestObserver | undefined
   /** The admin routes the main port serves (/rep, /add, /rm). */
   readonly admin: Admin
+  /**
+   * Processes serving the load side by side, each with its own in-flight counts (a cluster
+   * worker: --workers N); bounded loads count each local request N times (route/bounded.ts).
+   * 1 (the default): the single process, whose counts are all of them.
+   */
+  readonly loadShare?: number
 }
 
 export interface DataPlane {
@@ -49,7 +55,7 @@ export function createDataPlane(config: Config, options: DataPlaneOptions): Data
   // may be bounded (--balance-factor; ring.pick when off); upgrades and TCP connections take
   // the ring's owner. Failover, the retry policy and passive health are the same for all.
   const route = { ring: options.ring, upstreamTimeoutMs: config.upstreamTimeoutMs, onUpstreamFailure: options.onUpstreamFailure, observer: options.observer }
-  const httpLoop = new AttemptLoop({ ...route, choose: createChooser(options.ring, config.balanceFactor) })
+  const httpLoop = new AttemptLoop({ ...route, choose: createChooser(options.ring, config.balanceFactor, options.loadShare ?? 1) })
   const proxy = createProxy({ loop: httpLoop, keyOf })
   // Every connection is read by the edge (src/front/fast*.ts, edge-*.ts), which runs every
   // timeout and limit; node:http gets checked requests (edge-server.ts has its settings).

@@ -87,7 +87,8 @@ export function runWorker(): void {
       membership.suspect(upstream)
       channel.send({ t: 'suspect', key: memberKey(upstream), code: err.code })
     }
-    const plane = createDataPlane(config, { ring: membership.ring, onUpstreamFailure, observer: observe.observer, admin })
+    // Bounded loads: this worker's in-flight counts stand for 1/N of the load (route/bounded.ts).
+    const plane = createDataPlane(config, { ring: membership.ring, onUpstreamFailure, observer: observe.observer, admin, loadShare: config.workers })
     // Through node:cluster: the primary holds the listening socket and hands this worker its
     // share of connections (round-robin); port 0 is the same port for every worker.
     await listen(plane.server, config.port, config.host, 'HTTP', 'port')

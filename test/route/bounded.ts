@@ -9,6 +9,7 @@ import { proxyOptions } from '../fixtures/proxy.js'
 import { createProxy } from '../../src/front/http.js'
 import { createChooser, type Loaded } from '../../src/route/bounded.js'
 import { call, listen, waitFor } from '../fixtures/http.js'
+import { rng } from '../fixtures/rng.js'
 
 // ---- the rule, with plain objects as members ---------------------------------------------
 
@@ -114,6 +115,39 @@ t.test('a skewed stream never puts a member above ceil(factor × average)', asyn
     }
     t.equal(affinityKept, ownerHadRoom, `factor ${factor}: every request whose owner had room stayed with it (${affinityKept})`)
   }
+})
+
+t.test('a worker of N (--workers): N × its own counts decide as one process over all of them', async (t) => {
+  // Load spread evenly over N workers: every global count is N × the worker's. The worker's
+  // chooser (share N, its own counts) must pick exactly what the single process's (share 1,
+  // the global counts) picks, key by key; comparing raw local counts would not (below).
+  const random = rng(17)
+  for (const N of [2, 3, 4]) {
+    let differs = 0
+    for (const factor of [1, 1.25, 2]) {
+      const local = fakeRing(['a', 'b', 'c', 'd', 'e'], [1, 2, 1, 1, 3])
+      const global = fakeRing(['a', 'b', 'c', 'd', 'e'], [1, 2, 1, 1, 3])
+      const worker = createChooser(local.ring, factor, N)
+      const single = createChooser(global.ring, factor)
+      const unscaled = createChooser(local.ring, factor)
+      for (let trial = 0; trial < 2000; trial++) {
+        for (const [name, f] of local.by) {
+          f.inflight = Math.floor(random() * 6)
+          global.by.get(name)!.inflight = N * f.inflight
+        }
+        const id = Math.floor(random() * 1e6)
+        const want = single(id)!.name
+        if (worker(id)!.name !== want) {
+          t.fail(`N ${N} factor ${factor} trial ${trial}: worker chose ${worker(id)!.name}, the single process ${want}`)
+          return
+        }
+        if (unscaled(id)!.name !== want) differs++
+      }
+    }
+    t.ok(differs > 0, `N ${N}: the worker routes as one process in 3 × 2000 states (raw local counts would differ in ${differs})`)
+  }
+  t.throws(() => createChooser(fakeRing(['a']).ring, 1.25, 0), RangeError, 'share 0')
+  t.throws(() => createChooser(fakeRing(['a']).ring, 1.25, 1.5), RangeError, 'share 1.5')
 })
 
 // ---- through the proxy, real sockets, slow replicas ---------------------------------------
