@@ -9,7 +9,9 @@
  *
  * Per-request counts are stable on a noisy machine where req/s is not: they are the figures to
  * optimise. × direct is the median over rounds of (target req/s / direct req/s in the same
- * round). A target that is not installed (nginx, haproxy: found on PATH or in /usr/sbin) is
+ * round). `node-relay` (bench/node-relay.ts) is the Node floor: a plain byte relay on Node's
+ * net sockets to one replica, with no HTTP work at all, so the table shows how much of the
+ * balancer's cost is its own and how much any Node proxy pays. A target that is not installed (nginx, haproxy: found on PATH or in /usr/sbin) is
  * skipped with a message; nothing is installed.
  *
  *   npm run bench:cost -- [--requests N] [--rounds R] [--connections 10,100] [--targets LIST] [--balancer-args "..."]
@@ -18,13 +20,13 @@ import type Autocannon from 'autocannon'
 import { cpus, loadavg } from 'node:os'
 import { loadAutocannon } from './deps.js'
 import { perfUnavailable, startWindow, type Counters } from './perf-counters.js'
-import { startBalancer, startHaproxy, startNginx, startReplica, versionOf, which, type Managed, type Replica } from './procs.js'
+import { startBalancer, startHaproxy, startNginx, startNodeRelay, startReplica, versionOf, which, type Managed, type Replica } from './procs.js'
 import { median } from './stats.js'
 import { parseValueFlags } from './args.js'
 
 const autocannon = loadAutocannon()
 
-const TARGETS = ['direct', 'balancer', 'nginx', 'haproxy'] as const
+const TARGETS = ['direct', 'balancer', 'node-relay', 'nginx', 'haproxy'] as const
 type TargetName = (typeof TARGETS)[number]
 
 interface Options {
@@ -37,7 +39,7 @@ interface Options {
   path: string
 }
 
-const USAGE = '[--requests N] [--warmup N] [--rounds R] [--connections 10,100] [--targets direct,balancer,nginx,haproxy] [--balancer-args "FLAGS"] [--path /home]'
+const USAGE = '[--requests N] [--warmup N] [--rounds R] [--connections 10,100] [--targets direct,balancer,node-relay,nginx,haproxy] [--balancer-args "FLAGS"] [--path /home]'
 
 function parseOptions(argv: string[]): Options {
   const o: Options = { requests: 20_000, warmup: 5_000, rounds: 5, connections: [10, 100], targets: [...TARGETS], balancerArgs: [], path: '/home' }
@@ -101,6 +103,10 @@ async function startTarget(name: TargetName, replicas: readonly Replica[], o: Op
     case 'balancer': {
       const b = await startBalancer(replicas, o.balancerArgs)
       return { name, url: b.url + o.path, proc: b }
+    }
+    case 'node-relay': {
+      const r = await startNodeRelay(replicas[0]!)
+      return { name, url: r.url + o.path, proc: r }
     }
     case 'nginx':
     case 'haproxy': {
