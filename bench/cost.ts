@@ -132,14 +132,19 @@ async function measure(t: Target, replicas: readonly Replica[], connections: num
   const groups: Array<[string, number[]]> = [...mine, ['replicas', replicas.map((r) => r.child.pid!).filter((pid) => !own.has(pid))], ['load generator', [process.pid]]]
   const windows = await Promise.all(groups.map(([, pids]) => startWindow(pids)))
   const m0 = machineTicks()
-  // Our own clock, to the last response: with `amount`, autocannon ends (and counts its
-  // `duration`) on its one-second tick, which would round every run up to whole seconds.
+  // Our own clock, to the last response, and a stop there: with `amount`, autocannon ends (and
+  // counts its `duration`) on its one-second tick, which would round every run up to whole
+  // seconds and add up to a second of idle machine to every window.
   const t0 = performance.now()
   let lastResponse = t0
+  let answered = 0
   const r = await new Promise<Autocannon.Result>((resolveRun, reject) => {
     const options = { url: t.url, connections, amount: requests, pipelining: 1, timeout: 10, ...(rate === undefined ? {} : { overallRate: rate }) }
     const instance = autocannon(options, (err, result) => (err ? reject(err) : resolveRun(result)))
-    instance.on('response', () => (lastResponse = performance.now()))
+    instance.on('response', () => {
+      lastResponse = performance.now()
+      if (++answered >= requests) instance.stop()
+    })
   })
   const seconds = (lastResponse - t0) / 1000
   const m1 = machineTicks()
