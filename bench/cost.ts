@@ -18,10 +18,12 @@
  * next to what the replicas and the load generator (this process) spent on the same requests,
  * and how busy the whole machine was (/proc/stat). `--rate R` offers a fixed R req/s instead of
  * as many as the target answers; `--per-worker` multiplies the connections, the requests and
- * the rate by the worker count, so every worker carries what one process carried.
+ * the rate by the worker count, so every worker carries what one process carried. `--events`
+ * adds perf events (e.g. syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_write) to the
+ * per-process table, per request.
  *
  *   npm run bench:cost -- [--requests N] [--rounds R] [--connections 10,100] [--targets LIST] [--workers 1,2]
- *     [--rate R] [--per-worker] [--balancer-args "..."]
+ *     [--rate R] [--per-worker] [--events LIST] [--balancer-args "..."]
  */
 import type Autocannon from 'autocannon'
 import { readFileSync } from 'node:fs'
@@ -50,13 +52,15 @@ interface Options {
   rate: number | undefined
   /** Connections, requests and rate times the worker count. */
   perWorker: boolean
+  /** Extra perf events counted per process (e.g. syscalls:sys_enter_epoll_pwait): a column each in the per-process table. */
+  events: string[]
 }
 
 const USAGE =
-  '[--requests N] [--warmup N] [--rounds R] [--connections 10,100] [--targets direct,balancer,nginx,haproxy] [--workers 1,2] [--rate R] [--per-worker] [--balancer-args "FLAGS"] [--path /home]'
+  '[--requests N] [--warmup N] [--rounds R] [--connections 10,100] [--targets direct,balancer,nginx,haproxy] [--workers 1,2] [--rate R] [--per-worker] [--events LIST] [--balancer-args "FLAGS"] [--path /home]'
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { requests: 20_000, warmup: 5_000, rounds: 5, connections: [10, 100], targets: [...TARGETS], balancerArgs: [], path: '/home', workers: [1], rate: undefined, perWorker: false }
+  const o: Options = { requests: 20_000, warmup: 5_000, rounds: 5, connections: [10, 100], targets: [...TARGETS], balancerArgs: [], path: '/home', workers: [1], rate: undefined, perWorker: false, events: [] }
   // The one flag without a value.
   const at = argv.indexOf('--per-worker')
   if (at >= 0) {
@@ -79,6 +83,7 @@ function parseOptions(argv: string[]): Options {
       '--path': (v) => (o.path = v),
       '--workers': (v) => (o.workers = [...new Set(v.split(',').map(Number))]),
       '--rate': (v) => (o.rate = Number(v)),
+      '--events': (v) => (o.events = v.split(',').map((e) => e.trim()).filter((e) => /^[\w:.-]+$/.test(e))),
     },
     USAGE,
   )
@@ -126,11 +131,11 @@ function machineTicks(): { busy: number; total: number } {
  * One load window: `requests` requests at `connections` (at `rate` req/s when given), counted on
  * each of the target's processes, on the other replicas and on this process (the load generator).
  */
-async function measure(t: Target, replicas: readonly Replica[], connections: number, requests: number, rate: number | undefined): Promise<Sample> {
+async function measure(t: Target, replicas: readonly Replica[], connections: number, requests: number, rate: number | undefined, events: readonly string[]): Promise<Sample> {
   const mine = t.proc.roles?.() ?? [['process', t.proc.cpuPids()]]
   const own = new Set(mine.flatMap(([, pids]) => pids))
   const groups: Array<[string, number[]]> = [...mine, ['replicas', replicas.map((r) => r.child.pid!).filter((pid) => !own.has(pid))], ['load generator', [process.pid]]]
-  const windows = await Promise.all(groups.map(([, pids]) => startWindow(pids)))
+  const windows = await Promise.all(groups.map(([, pids]) => startWindow(pids, events)))
   const m0 = machineTicks()
   // Our own clock, to the last response, and a stop there: with `amount`, autocannon ends (and
   // counts its `duration`) on its one-second tick, which would round every run up to whole
@@ -157,6 +162,7 @@ async function measure(t: Target, replicas: readonly Replica[], connections: num
     cpuSeconds: sum((c) => c.cpuSeconds),
     userSeconds: sum((c) => c.userSeconds),
     systemSeconds: sum((c) => c.systemSeconds),
+    extra: Object.fromEntries(events.map((e) => [e, sum((c) => c.extra[e] ?? NaN)])),
     requests: r.requests.total,
     rps: r.requests.total / seconds,
     errors: r.errors + r.timeouts + r.non2xx,
@@ -235,7 +241,7 @@ async function main(): Promise<void> {
         const line: string[] = []
         for (const t of order) {
           const k = scale(t)
-          const s = await measure(t, replicas, c * k, o.requests * k, o.rate === undefined ? undefined : o.rate * k)
+          const s = await measure(t, replicas, c * k, o.requests * k, o.rate === undefined ? undefined : o.rate * k, o.events)
           const list = samples.get(key(t.key, c)) ?? []
           list.push(s)
           samples.set(key(t.key, c), list)
@@ -267,15 +273,16 @@ async function main(): Promise<void> {
     console.log('')
     console.log('Per process, per request the target served (medians; replicas: the ones the target did not include; load generator: autocannon, this process):')
     console.log('')
-    console.log('| conns | target | process | CPU µs/req | user µs/req | kernel µs/req | context switches/req | syscalls/req |')
-    console.log('|---:|---|---|---:|---:|---:|---:|---:|')
+    const short = (e: string): string => e.replace(/^syscalls:sys_enter_/, '')
+    console.log(`| conns | target | process | CPU µs/req | user µs/req | kernel µs/req | context switches/req | syscalls/req |${o.events.map((e) => ` ${short(e)}/req |`).join('')}`)
+    console.log(`|---:|---|---|---:|---:|---:|---:|---:|${o.events.map(() => '---:|').join('')}`)
     for (const c of o.connections) {
       for (const t of targets) {
         const s = samples.get(key(t.key, c))!
         for (const [i, [part]] of s[0]!.parts.entries()) {
           const per = (f: (x: Counters) => number): number => median(s.map((x) => f(x.parts[i]![1]) / x.requests))
           console.log(
-            `| ${conns(t, c)} | ${t.key} | ${part} | ${fmt(per((x) => x.cpuSeconds * 1e6), 1)} | ${fmt(per((x) => x.userSeconds * 1e6), 1)} | ${fmt(per((x) => x.systemSeconds * 1e6), 1)} | ${fmt(per((x) => x.contextSwitches), 3)} | ${fmt(per((x) => x.syscalls), 2)} |`,
+            `| ${conns(t, c)} | ${t.key} | ${part} | ${fmt(per((x) => x.cpuSeconds * 1e6), 1)} | ${fmt(per((x) => x.userSeconds * 1e6), 1)} | ${fmt(per((x) => x.systemSeconds * 1e6), 1)} | ${fmt(per((x) => x.contextSwitches), 3)} | ${fmt(per((x) => x.syscalls), 2)} |${o.events.map((e) => ` ${fmt(per((x) => x.extra[e] ?? NaN), 3)} |`).join('')}`,
           )
         }
       }
