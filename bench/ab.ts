@@ -8,9 +8,11 @@
  *
  *   npm run build && node dist/bench/ab.js --a /path/to/old/dist --b dist [--connections 100] [--rounds 8] [--duration 3]
  *     [--a-flags "--metrics=false"] [--b-flags "--access-log json --access-log-file /dev/null"]
+ *     [--a-node-flags "--max-semi-space-size=16"] [--b-node-flags ...]
  *
  * `--a-flags` / `--b-flags` add balancer flags to one side (split on spaces), so one build can
- * be compared with itself under two settings: `--a dist --b dist --a-flags --metrics=false`.
+ * be compared with itself under two settings: `--a dist --b dist --a-flags --metrics=false`;
+ * `--a-node-flags` / `--b-node-flags` give one side's node its own flags (V8's GC settings).
  *
  * A build is a `dist` directory with bench/serve.js in it (e.g. `git archive <commit> src replica
  * bench tsconfig.json package.json | tar -x -C /tmp/old && cd /tmp/old && ln -s <repo>/node_modules
@@ -33,13 +35,15 @@ interface Options {
   b: string
   aFlags: string[]
   bFlags: string[]
+  aNodeFlags: string[]
+  bNodeFlags: string[]
   connections: number
   rounds: number
   duration: number
 }
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { a: '', b: '', aFlags: [], bFlags: [], connections: 100, rounds: 8, duration: 3 }
+  const o: Options = { a: '', b: '', aFlags: [], bFlags: [], aNodeFlags: [], bNodeFlags: [], connections: 100, rounds: 8, duration: 3 }
   const flags = (v: string): string[] => v.split(' ').filter((f) => f !== '')
   parseValueFlags(
     argv,
@@ -48,11 +52,13 @@ function parseOptions(argv: string[]): Options {
       '--b': (v) => (o.b = resolve(v)),
       '--a-flags': (v) => (o.aFlags = flags(v)),
       '--b-flags': (v) => (o.bFlags = flags(v)),
+      '--a-node-flags': (v) => (o.aNodeFlags = flags(v)),
+      '--b-node-flags': (v) => (o.bNodeFlags = flags(v)),
       '--connections': (v) => (o.connections = Number(v)),
       '--rounds': (v) => (o.rounds = Number(v)),
       '--duration': (v) => (o.duration = Number(v)),
     },
-    '--a DIST --b DIST [--a-flags FLAGS] [--b-flags FLAGS] [--connections N] [--rounds R] [--duration S]',
+    '--a DIST --b DIST [--a-flags FLAGS] [--b-flags FLAGS] [--a-node-flags FLAGS] [--b-node-flags FLAGS] [--connections N] [--rounds R] [--duration S]',
   )
   for (const dir of [o.a, o.b]) {
     if (!dir || !existsSync(join(dir, 'bench', 'serve.js'))) throw new Error(`--a and --b must be dist directories with bench/serve.js (got ${JSON.stringify(dir)})`)
@@ -67,10 +73,10 @@ interface Build {
   url: string
 }
 
-async function startBuild(label: string, dist: string, replicas: readonly Replica[], extraFlags: readonly string[]): Promise<Build> {
+async function startBuild(label: string, dist: string, replicas: readonly Replica[], extraFlags: readonly string[], nodeFlags: readonly string[]): Promise<Build> {
   const port = await freePort()
   const upstreams = replicas.map((r) => ({ name: r.name, host: r.host, port: r.port }))
-  const child = spawn(process.execPath, [join(dist, 'bench', 'serve.js'), '--port', String(port), '--host', '127.0.0.1', '--replicas', String(replicas.length), '--quiet', ...extraFlags], {
+  const child = spawn(process.execPath, [...nodeFlags, join(dist, 'bench', 'serve.js'), '--port', String(port), '--host', '127.0.0.1', '--replicas', String(replicas.length), '--quiet', ...extraFlags], {
     // No admin listener (env, not a flag: the older dist may not know --admin-port).
     env: { ...process.env, LB_ADMIN_PORT: 'off', BENCH_UPSTREAMS: JSON.stringify(upstreams) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -98,9 +104,9 @@ async function main(): Promise<void> {
   watchdog.unref()
   const replicas: Replica[] = []
   for (let i = 1; i <= 3; i++) replicas.push(await startReplica(`Server ${i}`))
-  const builds = [await startBuild('A', o.a, replicas, o.aFlags), await startBuild('B', o.b, replicas, o.bFlags)]
-  const shown = (dir: string, extra: string[]): string => (extra.length > 0 ? `${dir} ${extra.join(' ')}` : dir)
-  console.log(`A = ${shown(o.a, o.aFlags)}\nB = ${shown(o.b, o.bFlags)}\n${o.rounds} rounds x ${o.duration} s each at ${o.connections} connections, alternating`)
+  const builds = [await startBuild('A', o.a, replicas, o.aFlags, o.aNodeFlags), await startBuild('B', o.b, replicas, o.bFlags, o.bNodeFlags)]
+  const shown = (dir: string, extra: string[], node: string[]): string => [...node.map((f) => `node ${f}`), dir, ...extra].join(' ')
+  console.log(`A = ${shown(o.a, o.aFlags, o.aNodeFlags)}\nB = ${shown(o.b, o.bFlags, o.bNodeFlags)}\n${o.rounds} rounds x ${o.duration} s each at ${o.connections} connections, alternating`)
   for (const b of builds) await autocannon({ url: b.url, connections: o.connections, duration: 2 }) // warm-up (JIT)
   const results: Record<string, Array<{ us: number; rps: number }>> = { A: [], B: [] }
   for (let round = 0; round < o.rounds; round++) {
@@ -122,7 +128,8 @@ async function main(): Promise<void> {
     console.log(`${label}: median ${Math.round(median(rs.map((x) => x.rps)))} req/s, ${median(rs.map((x) => x.us)).toFixed(1)} µs CPU per request`)
   }
   const wins = results.B!.filter((x, i) => x.rps > results.A![i]!.rps).length
-  console.log(`B served more req/s than A in ${wins} of ${o.rounds} rounds`)
+  const cheaper = results.B!.filter((x, i) => x.us < results.A![i]!.us).length
+  console.log(`B served more req/s than A in ${wins} of ${o.rounds} rounds, and used less CPU per request in ${cheaper}`)
   for (const b of builds) {
     b.child.kill('SIGTERM')
     await once(b.child, 'exit')

@@ -9,7 +9,9 @@
  *
  * Per-request counts are stable on a noisy machine where req/s is not: they are the figures to
  * optimise. × direct is the median over rounds of (target req/s / direct req/s in the same
- * round). A target that is not installed (nginx, haproxy: found on PATH or in /usr/sbin) is
+ * round). `node-relay` (bench/node-relay.ts) is the Node floor: a plain byte relay on Node's
+ * net sockets to one replica, with no HTTP work at all, so the table shows how much of the
+ * balancer's cost is its own and how much any Node proxy pays. A target that is not installed (nginx, haproxy: found on PATH or in /usr/sbin) is
  * skipped with a message; nothing is installed.
  *
  * `--workers 1,2` runs every proxy once per worker count (the balancer with --workers N, nginx
@@ -30,13 +32,13 @@ import { readFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { loadAutocannon } from './deps.js'
 import { perfUnavailable, startWindow, type Counters } from './perf-counters.js'
-import { startBalancer, startHaproxy, startNginx, startReplica, versionOf, which, type Managed, type Replica } from './procs.js'
+import { startBalancer, startHaproxy, startNginx, startNodeRelay, startReplica, versionOf, which, type Managed, type Replica } from './procs.js'
 import { median } from './stats.js'
 import { parseValueFlags } from './args.js'
 
 const autocannon = loadAutocannon()
 
-const TARGETS = ['direct', 'balancer', 'nginx', 'haproxy'] as const
+const TARGETS = ['direct', 'balancer', 'node-relay', 'nginx', 'haproxy'] as const
 type TargetName = (typeof TARGETS)[number]
 
 interface Options {
@@ -57,7 +59,7 @@ interface Options {
 }
 
 const USAGE =
-  '[--requests N] [--warmup N] [--rounds R] [--connections 10,100] [--targets direct,balancer,nginx,haproxy] [--workers 1,2] [--rate R] [--per-worker] [--events LIST] [--balancer-args "FLAGS"] [--path /home]'
+  '[--requests N] [--warmup N] [--rounds R] [--connections 10,100] [--targets direct,balancer,node-relay,nginx,haproxy] [--workers 1,2] [--rate R] [--per-worker] [--events LIST] [--balancer-args "FLAGS"] [--path /home]'
 
 function parseOptions(argv: string[]): Options {
   const o: Options = { requests: 20_000, warmup: 5_000, rounds: 5, connections: [10, 100], targets: [...TARGETS], balancerArgs: [], path: '/home', workers: [1], rate: undefined, perWorker: false, events: [] }
@@ -179,6 +181,11 @@ async function startTarget(name: TargetName, workers: number, key: string, repli
       const b = await startBalancer(replicas, [...(workers > 1 ? ['--workers', String(workers)] : []), ...o.balancerArgs])
       return { name, workers, key, url: b.url + o.path, proc: b }
     }
+    case 'node-relay': {
+      // One process whatever the worker count: the floor of one Node process.
+      const r = await startNodeRelay(replicas[0]!)
+      return { name, workers, key, url: r.url + o.path, proc: r }
+    }
     case 'nginx':
     case 'haproxy': {
       if (!which(name)) {
@@ -199,7 +206,15 @@ async function main(): Promise<void> {
   const o = parseOptions(process.argv.slice(2))
   const specs: Array<{ name: TargetName; workers: number; key: string }> = [{ name: 'direct', workers: 1, key: 'direct' }]
   for (const workers of o.workers) {
-    for (const name of o.targets) if (name !== 'direct') specs.push({ name, workers, key: o.workers.length > 1 ? `${name} x${workers}` : name })
+    for (const name of o.targets) {
+      if (name === 'direct') continue
+      // The Node floor is one process whatever the worker count: measured once.
+      if (name === 'node-relay') {
+        if (workers === o.workers[0]) specs.push({ name, workers: 1, key: name })
+        continue
+      }
+      specs.push({ name, workers, key: o.workers.length > 1 ? `${name} x${workers}` : name })
+    }
   }
   // With --per-worker a target of N workers gets N times the connections, requests and rate.
   const scale = (t: { workers: number }): number => (o.perWorker ? t.workers : 1)

@@ -18,6 +18,7 @@ export const root = projectRoot
 export const distMain = join(root, 'dist', 'src', 'main.js')
 export const distReplica = join(root, 'dist', 'replica', 'server.js')
 export const distServe = join(root, 'dist', 'bench', 'serve.js')
+export const distNodeRelay = join(root, 'dist', 'bench', 'node-relay.js')
 
 /** A process we started and will stop. */
 export interface Managed {
@@ -204,6 +205,24 @@ export async function startBalancer(replicas: readonly Replica[], args: readonly
     return [['primary', [child.pid!]], ...workers.map((pid, i): [string, number[]] => [`worker ${i + 1}`, [pid]]), ['spare', spare]]
   }
   return { label: 'balancer', url, child, cpuPids, roles, stop: () => stopChild(child) }
+}
+
+/** The Node floor (bench/node-relay.ts): a plain byte relay to `replica`, one connection per client connection. */
+export async function startNodeRelay(replica: Replica): Promise<BalancerProcess> {
+  const child = spawn(process.execPath, [distNodeRelay, replica.host, String(replica.port)], { stdio: ['ignore', 'inherit', 'pipe', 'ipc'] })
+  track(child)
+  const stderr = collectStderr(child)
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`node relay did not start in 10 s: ${stderr()}`)), 10_000)
+    child.once('exit', (code) => reject(new Error(`node relay exited (${code}): ${stderr()}`)))
+    child.on('message', (m: { type?: string; port?: number }) => {
+      if (m?.type === 'ready') {
+        clearTimeout(timer)
+        resolve(Number(m.port))
+      }
+    })
+  })
+  return { label: 'node-relay', url: `http://127.0.0.1:${port}`, child, cpuPids: () => [child.pid!], stop: () => stopChild(child) }
 }
 
 /**

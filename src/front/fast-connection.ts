@@ -14,7 +14,8 @@
  * on, or a head or body still arriving): while requests wait in its buffer behind answers in
  * flight, or answers are not being taken (the socket's write buffer is full), the socket is
  * not read at all (read-gate.ts), so a client that pipelines and never reads costs at most
- * one read's worth of unparsed bytes, kept compact.
+ * one read's worth of unparsed bytes, kept compact. Reads land in a buffer shared by every
+ * connection (shared-reads.ts, where Node allows it): what the connection keeps is copied out.
  */
 import type { Socket } from 'node:net'
 import type { ServerResponse } from 'node:http'
@@ -30,6 +31,7 @@ import { ChunkedScanner, type ChunkedError } from './edge-chunked.js'
 import { NodeSide, type NodeSideOwner } from './edge-node-side.js'
 import { abandonExchange } from './http.js'
 import { restoreHandle, startReading, stopReading } from './read-gate.js'
+import { isShared, owned, type SharedReader } from './shared-reads.js'
 import type { RequestObserver } from '../observe/request-observer.js'
 import { DOWNSTREAM_PROTOCOL_ERROR } from '../observe/flags.js'
 
@@ -91,7 +93,7 @@ export function edgeError(status: number, reason: string): BalancerError {
   return new BalancerError(CODES[status] ?? 'BAD_REQUEST', reason)
 }
 
-export class FrontConnection implements FastClient, NodeSideOwner {
+export class FrontConnection implements FastClient, NodeSideOwner, SharedReader {
   private mode = FAST
   /** Bytes read and not yet passed on. */
   private pending: Buffer | undefined
@@ -131,14 +133,21 @@ export class FrontConnection implements FastClient, NodeSideOwner {
   private headIncomplete = false
   /** node:http's side is full: its _read (nodeReadable) has not been called since a push returned false. */
   private nodeFull = false
+  /** The upgrade handler has the socket: reads go to the socket's own stream ('data' events). */
+  private upgraded = false
 
+  /**
+   * @param sharedReads `socket` reads into the shared buffer and calls `onRead` (shared-reads.ts);
+   *   false: a socket with 'data' events
+   */
   constructor(
     readonly socket: Socket,
     private readonly front: FastConnectionHost,
+    sharedReads = false,
   ) {
     this.idleSince = this.lastByteAt = Date.now()
     if (!front.fast) this.mode = NODE
-    socket.on('data', this.onData)
+    if (!sharedReads) socket.on('data', this.onData)
     socket.on('end', this.onEnd)
     socket.on('error', this.onError)
     socket.on('close', this.onClose)
@@ -238,6 +247,7 @@ export class FrontConnection implements FastClient, NodeSideOwner {
   takeForUpgrade(): Buffer | undefined {
     const { socket } = this
     this.mode = GONE
+    this.upgraded = true
     this.front.forget(this)
     socket.off('data', this.onData)
     socket.off('end', this.onEnd)
@@ -254,10 +264,27 @@ export class FrontConnection implements FastClient, NodeSideOwner {
 
   // Reading
 
+  // SharedReader
+
+  get largeReads(): boolean {
+    return this.body !== undefined || this.mode === UPGRADING || this.upgraded
+  }
+
+  /** A read into the shared buffer: `view` is valid only until this returns. */
+  onRead(view: Buffer): boolean {
+    // The upgrade handler reads the socket as a stream, as if Node had read it.
+    if (this.upgraded) return this.socket.push(Buffer.from(view))
+    this.onData(view)
+    const pending = this.pending
+    if (pending !== undefined && isShared(pending)) this.pending = Buffer.from(pending)
+    // Reading stops through the read gate, not through this answer.
+    return true
+  }
+
   private readonly onData = (chunk: Buffer): void => {
     if (this.mode === LINGER || this.mode === GONE) return
     if (this.mode === UPGRADING) {
-      if (!this.nodeSide!.push(chunk)) stopReading(this.socket)
+      if (!this.nodeSide!.push(owned(chunk))) stopReading(this.socket)
       return
     }
     this.lastByteAt = Date.now()
@@ -323,7 +350,7 @@ export class FrontConnection implements FastClient, NodeSideOwner {
 
   /** Pass bytes to node:http; when its side wants no more for now, reading stops until it asks (nodeReadable). */
   private pushToNode(side: NodeSide, bytes: Buffer): void {
-    if (side.push(bytes)) return
+    if (side.push(owned(bytes))) return
     this.nodeFull = true
     stopReading(this.socket)
   }

@@ -21,6 +21,8 @@ import { BalancerError } from '../errors.js'
 import { EDGE_DEFAULTS, LINGER_MS, type EdgeConfig } from './edge-limits.js'
 import { bodyBytes, errorAnswer } from './respond.js'
 import { FrontConnection } from './fast-connection.js'
+import { acceptPaused, readIntoSharedBuffer } from './shared-reads.js'
+import { startReading } from './read-gate.js'
 import { NodeSide } from './edge-node-side.js'
 import { pathOf } from '../route/keys.js'
 import { HttpExchange } from '../route/exchange.js'
@@ -84,6 +86,8 @@ export class FastFront {
     this.nodeListener = listeners[0]!
     server.removeListener('connection', this.nodeListener)
     server.on('connection', (socket: Socket) => this.accept(socket))
+    // Nothing is read before accept() decides how the socket is read (shared-reads.ts).
+    acceptPaused(server)
     // Ours first: the app's request listener may answer at once.
     server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
       if (req.socket instanceof NodeSide) (req.socket.owner as FrontConnection).nodeRequest(res)
@@ -112,7 +116,14 @@ export class FastFront {
       this.refuse(socket, max)
       return
     }
-    this.connections.add(new FrontConnection(socket, this))
+    let conn: FrontConnection | undefined
+    const shared = readIntoSharedBuffer(socket, () => conn)
+    if (shared !== undefined) conn = new FrontConnection(shared, this, true)
+    else {
+      conn = new FrontConnection(socket, this)
+      startReading(socket)
+    }
+    this.connections.add(conn)
   }
 
   /** Over --max-connections: a 503 and a lingering close, before reading anything. */
