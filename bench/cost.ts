@@ -14,9 +14,21 @@
  * balancer's cost is its own and how much any Node proxy pays. A target that is not installed (nginx, haproxy: found on PATH or in /usr/sbin) is
  * skipped with a message; nothing is installed.
  *
- *   npm run bench:cost -- [--requests N] [--rounds R] [--connections 10,100] [--targets LIST] [--balancer-args "..."]
+ * `--workers 1,2` runs every proxy once per worker count (the balancer with --workers N, nginx
+ * with N worker processes, HAProxy with N threads), and a second table splits each target's cost
+ * by process (the balancer's primary, each worker, the warm spare; nginx's master and workers),
+ * next to what the replicas and the load generator (this process) spent on the same requests,
+ * and how busy the whole machine was (/proc/stat). `--rate R` offers a fixed R req/s instead of
+ * as many as the target answers; `--per-worker` multiplies the connections, the requests and
+ * the rate by the worker count, so every worker carries what one process carried. `--events`
+ * adds perf events (e.g. syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_write) to the
+ * per-process table, per request.
+ *
+ *   npm run bench:cost -- [--requests N] [--rounds R] [--connections 10,100] [--targets LIST] [--workers 1,2]
+ *     [--rate R] [--per-worker] [--events LIST] [--balancer-args "..."]
  */
 import type Autocannon from 'autocannon'
+import { readFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { loadAutocannon } from './deps.js'
 import { perfUnavailable, startWindow, type Counters } from './perf-counters.js'
@@ -37,12 +49,26 @@ interface Options {
   targets: TargetName[]
   balancerArgs: string[]
   path: string
+  workers: number[]
+  /** Offered req/s (autocannon overallRate); undefined: as fast as answered. */
+  rate: number | undefined
+  /** Connections, requests and rate times the worker count. */
+  perWorker: boolean
+  /** Extra perf events counted per process (e.g. syscalls:sys_enter_epoll_pwait): a column each in the per-process table. */
+  events: string[]
 }
 
-const USAGE = '[--requests N] [--warmup N] [--rounds R] [--connections 10,100] [--targets direct,balancer,node-relay,nginx,haproxy] [--balancer-args "FLAGS"] [--path /home]'
+const USAGE =
+  '[--requests N] [--warmup N] [--rounds R] [--connections 10,100] [--targets direct,balancer,node-relay,nginx,haproxy] [--workers 1,2] [--rate R] [--per-worker] [--events LIST] [--balancer-args "FLAGS"] [--path /home]'
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { requests: 20_000, warmup: 5_000, rounds: 5, connections: [10, 100], targets: [...TARGETS], balancerArgs: [], path: '/home' }
+  const o: Options = { requests: 20_000, warmup: 5_000, rounds: 5, connections: [10, 100], targets: [...TARGETS], balancerArgs: [], path: '/home', workers: [1], rate: undefined, perWorker: false, events: [] }
+  // The one flag without a value.
+  const at = argv.indexOf('--per-worker')
+  if (at >= 0) {
+    o.perWorker = true
+    argv = argv.filter((_, i) => i !== at)
+  }
   parseValueFlags(
     argv,
     {
@@ -57,6 +83,9 @@ function parseOptions(argv: string[]): Options {
       },
       '--balancer-args': (v) => (o.balancerArgs = v.split(/\s+/).filter(Boolean)),
       '--path': (v) => (o.path = v),
+      '--workers': (v) => (o.workers = [...new Set(v.split(',').map(Number))]),
+      '--rate': (v) => (o.rate = Number(v)),
+      '--events': (v) => (o.events = v.split(',').map((e) => e.trim()).filter((e) => /^[\w:.-]+$/.test(e))),
     },
     USAGE,
   )
@@ -64,12 +93,17 @@ function parseOptions(argv: string[]): Options {
   if (!(Number.isInteger(o.warmup) && o.warmup >= 0 && o.warmup <= 1_000_000)) throw new Error('--warmup must be an integer from 0 to 1000000')
   if (!(Number.isInteger(o.rounds) && o.rounds >= 1 && o.rounds <= 50)) throw new Error('--rounds must be an integer from 1 to 50')
   if (o.connections.length === 0 || o.connections.some((c) => !Number.isInteger(c) || c < 1 || c > 1000)) throw new Error('--connections must be integers from 1 to 1000')
+  if (o.workers.some((w) => !Number.isInteger(w) || w < 1 || w > 64)) throw new Error('--workers must be integers from 1 to 64')
+  if (o.rate !== undefined && !(Number.isInteger(o.rate) && o.rate >= 1 && o.rate <= 1_000_000)) throw new Error('--rate must be an integer from 1 to 1000000 (req/s)')
   if (!o.targets.includes('direct')) o.targets.unshift('direct') // × direct needs it
   return o
 }
 
 interface Target {
   name: TargetName
+  workers: number
+  /** The name, plus ` xN` when several worker counts run. */
+  key: string
   url: string
   proc: Managed
 }
@@ -78,35 +112,79 @@ interface Sample extends Counters {
   requests: number
   rps: number
   errors: number
+  /** Share of the whole machine's CPU time not idle during the window (/proc/stat). */
+  busy: number
+  /** Per process of the target (role), then `replicas` (the others) and `load generator`. */
+  parts: Array<[string, Counters]>
 }
 
-/** One load window: `requests` requests at `connections`, counted on the target's processes. */
-async function measure(t: Target, connections: number, requests: number): Promise<Sample> {
-  const window = await startWindow(t.proc.cpuPids())
-  // Our own clock, to the last response: with `amount`, autocannon ends (and counts its
-  // `duration`) on its one-second tick, which would round every run up to whole seconds.
+/** Busy and total jiffies of all CPUs so far (/proc/stat's first line). */
+function machineTicks(): { busy: number; total: number } {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number)
+    const total = f.reduce((a, b) => a + b, 0)
+    return { busy: total - f[3]! - f[4]!, total }
+  } catch {
+    return { busy: NaN, total: NaN }
+  }
+}
+
+/**
+ * One load window: `requests` requests at `connections` (at `rate` req/s when given), counted on
+ * each of the target's processes, on the other replicas and on this process (the load generator).
+ */
+async function measure(t: Target, replicas: readonly Replica[], connections: number, requests: number, rate: number | undefined, events: readonly string[]): Promise<Sample> {
+  const mine = t.proc.roles?.() ?? [['process', t.proc.cpuPids()]]
+  const own = new Set(mine.flatMap(([, pids]) => pids))
+  const groups: Array<[string, number[]]> = [...mine, ['replicas', replicas.map((r) => r.child.pid!).filter((pid) => !own.has(pid))], ['load generator', [process.pid]]]
+  const windows = await Promise.all(groups.map(([, pids]) => startWindow(pids, events)))
+  const m0 = machineTicks()
+  // Our own clock, to the last response, and a stop there: with `amount`, autocannon ends (and
+  // counts its `duration`) on its one-second tick, which would round every run up to whole
+  // seconds and add up to a second of idle machine to every window.
   const t0 = performance.now()
   let lastResponse = t0
+  let answered = 0
   const r = await new Promise<Autocannon.Result>((resolveRun, reject) => {
-    const instance = autocannon({ url: t.url, connections, amount: requests, pipelining: 1, timeout: 10 }, (err, result) => (err ? reject(err) : resolveRun(result)))
-    instance.on('response', () => (lastResponse = performance.now()))
+    const options = { url: t.url, connections, amount: requests, pipelining: 1, timeout: 10, ...(rate === undefined ? {} : { overallRate: rate }) }
+    const instance = autocannon(options, (err, result) => (err ? reject(err) : resolveRun(result)))
+    instance.on('response', () => {
+      lastResponse = performance.now()
+      if (++answered >= requests) instance.stop()
+    })
   })
   const seconds = (lastResponse - t0) / 1000
-  const c = await window.stop()
-  return { ...c, requests: r.requests.total, rps: r.requests.total / seconds, errors: r.errors + r.timeouts + r.non2xx }
+  const m1 = machineTicks()
+  const counts = await Promise.all(windows.map((w) => w.stop()))
+  const parts = groups.map(([name], i): [string, Counters] => [name, counts[i]!])
+  const sum = (f: (c: Counters) => number): number => counts.slice(0, mine.length).reduce((a, c) => a + f(c), 0)
+  return {
+    syscalls: sum((c) => c.syscalls),
+    contextSwitches: sum((c) => c.contextSwitches),
+    cpuSeconds: sum((c) => c.cpuSeconds),
+    userSeconds: sum((c) => c.userSeconds),
+    systemSeconds: sum((c) => c.systemSeconds),
+    extra: Object.fromEntries(events.map((e) => [e, sum((c) => c.extra[e] ?? NaN)])),
+    requests: r.requests.total,
+    rps: r.requests.total / seconds,
+    errors: r.errors + r.timeouts + r.non2xx,
+    busy: (m1.busy - m0.busy) / (m1.total - m0.total),
+    parts,
+  }
 }
 
-async function startTarget(name: TargetName, replicas: readonly Replica[], o: Options): Promise<Target | undefined> {
+async function startTarget(name: TargetName, workers: number, key: string, replicas: readonly Replica[], o: Options): Promise<Target | undefined> {
   switch (name) {
     case 'direct':
-      return { name, url: `http://${replicas[0]!.host}:${replicas[0]!.port}${o.path}`, proc: replicas[0]! }
+      return { name, workers, key, url: `http://${replicas[0]!.host}:${replicas[0]!.port}${o.path}`, proc: replicas[0]! }
     case 'balancer': {
-      const b = await startBalancer(replicas, o.balancerArgs)
-      return { name, url: b.url + o.path, proc: b }
+      const b = await startBalancer(replicas, [...(workers > 1 ? ['--workers', String(workers)] : []), ...o.balancerArgs])
+      return { name, workers, key, url: b.url + o.path, proc: b }
     }
     case 'node-relay': {
+      // One process whatever the worker count: the floor of one Node process.
       const r = await startNodeRelay(replicas[0]!)
-      return { name, url: r.url + o.path, proc: r }
+      return { name, workers, key, url: r.url + o.path, proc: r }
     }
     case 'nginx':
     case 'haproxy': {
@@ -114,8 +192,8 @@ async function startTarget(name: TargetName, replicas: readonly Replica[], o: Op
         console.log(`${name}: not installed (not on PATH or in /usr/sbin), skipped; e.g. apt-get install -y ${name}`)
         return undefined
       }
-      const p = name === 'nginx' ? await startNginx(replicas, { workers: 1 }) : await startHaproxy(replicas, { workers: 1 })
-      return { name, url: p.url + o.path, proc: p }
+      const p = name === 'nginx' ? await startNginx(replicas, { workers }) : await startHaproxy(replicas, { workers })
+      return { name, workers, key, url: p.url + o.path, proc: p }
     }
   }
 }
@@ -126,8 +204,24 @@ function fmt(v: number, digits: number): string {
 
 async function main(): Promise<void> {
   const o = parseOptions(process.argv.slice(2))
-  // Bounded: at worst every request at 1000 req/s, plus start-up.
-  const budgetS = (o.rounds * o.connections.length * o.targets.length * (o.requests / 1000 + 5)) + (o.targets.length * o.connections.length * (o.warmup / 1000 + 5)) + 120
+  const specs: Array<{ name: TargetName; workers: number; key: string }> = [{ name: 'direct', workers: 1, key: 'direct' }]
+  for (const workers of o.workers) {
+    for (const name of o.targets) {
+      if (name === 'direct') continue
+      // The Node floor is one process whatever the worker count: measured once.
+      if (name === 'node-relay') {
+        if (workers === o.workers[0]) specs.push({ name, workers: 1, key: name })
+        continue
+      }
+      specs.push({ name, workers, key: o.workers.length > 1 ? `${name} x${workers}` : name })
+    }
+  }
+  // With --per-worker a target of N workers gets N times the connections, requests and rate.
+  const scale = (t: { workers: number }): number => (o.perWorker ? t.workers : 1)
+  const units = specs.reduce((n, t) => n + scale(t), 0)
+  // Bounded: at worst every request at 1000 req/s (or at the offered rate), plus start-up.
+  const perThousand = Math.max(1, o.rate === undefined ? 1 : 1000 / o.rate)
+  const budgetS = o.rounds * o.connections.length * units * ((o.requests / 1000) * perThousand + 5) + units * o.connections.length * (o.warmup / 1000 + 5) + 120
   const watchdog = setTimeout(() => {
     console.error(`cost: still running after ${Math.round(budgetS)} s; giving up`)
     process.exit(1)
@@ -135,7 +229,10 @@ async function main(): Promise<void> {
   watchdog.unref()
 
   const perf = perfUnavailable()
-  console.log(`cost bench: ${o.requests} requests per run, ${o.rounds} rounds, connections ${o.connections.join(',')}; ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`)
+  const offered = o.rate === undefined ? '' : `, offered ${o.rate} req/s`
+  console.log(
+    `cost bench: ${o.requests} requests per run${offered}${o.perWorker ? ' (connections, requests and rate x the worker count)' : ''}, ${o.rounds} rounds, connections ${o.connections.join(',')}; ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`,
+  )
   console.log(perf ? `counters: /proc (${perf}); system calls not counted` : `counters: perf stat -e raw_syscalls:sys_enter,context-switches,task-clock -p PID (exactly the load window)`)
   for (const bin of ['nginx', 'haproxy'] as const) {
     const path = which(bin)
@@ -146,45 +243,65 @@ async function main(): Promise<void> {
   const targets: Target[] = []
   try {
     for (let i = 1; i <= 3; i++) replicas.push(await startReplica(`Server ${i}`))
-    for (const name of o.targets) {
-      const t = await startTarget(name, replicas, o)
+    for (const spec of specs) {
+      const t = await startTarget(spec.name, spec.workers, spec.key, replicas, o)
       if (t) targets.push(t)
     }
     const samples = new Map<string, Sample[]>()
     const key = (name: string, c: number): string => `${name}@${c}`
     for (const c of o.connections) {
-      if (o.warmup > 0) for (const t of targets) await autocannon({ url: t.url, connections: c, amount: o.warmup, pipelining: 1, timeout: 10 }) // JIT, pools
+      if (o.warmup > 0) for (const t of targets) await autocannon({ url: t.url, connections: c * scale(t), amount: o.warmup * scale(t), pipelining: 1, timeout: 10 }) // JIT, pools
       for (let round = 0; round < o.rounds; round++) {
         const order = round % 2 === 0 ? targets : [...targets].reverse()
         const line: string[] = []
         for (const t of order) {
-          const s = await measure(t, c, o.requests)
-          const list = samples.get(key(t.name, c)) ?? []
+          const k = scale(t)
+          const s = await measure(t, replicas, c * k, o.requests * k, o.rate === undefined ? undefined : o.rate * k, o.events)
+          const list = samples.get(key(t.key, c)) ?? []
           list.push(s)
-          samples.set(key(t.name, c), list)
-          line.push(`${t.name} ${Math.round(s.rps)} req/s ${fmt((s.cpuSeconds * 1e6) / s.requests, 1)} µs/req${s.errors ? ` (${s.errors} errors)` : ''}`)
+          samples.set(key(t.key, c), list)
+          line.push(`${t.key} ${Math.round(s.rps)} req/s ${fmt((s.cpuSeconds * 1e6) / s.requests, 1)} µs/req${s.errors ? ` (${s.errors} errors)` : ''}`)
         }
         console.error(`${c} conns, round ${round + 1}: ${line.join(', ')}`)
       }
     }
 
+    const conns = (t: Target, c: number): string => (scale(t) === 1 ? String(c) : `${c} x${scale(t)}`)
     console.log('')
-    console.log('| conns | target | req/s | × direct | syscalls/req | context switches/req | CPU µs/req | user µs/req | kernel µs/req | errors |')
-    console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|')
+    console.log('| conns | target | req/s | × direct | syscalls/req | context switches/req | CPU µs/req | user µs/req | kernel µs/req | machine busy | errors |')
+    console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
     for (const c of o.connections) {
       const direct = samples.get(key('direct', c))!
       for (const t of targets) {
-        const s = samples.get(key(t.name, c))!
+        const s = samples.get(key(t.key, c))!
         const per = (f: (x: Sample) => number): number => median(s.map((x) => f(x) / x.requests))
         const ratio = median(s.map((x, i) => x.rps / direct[i]!.rps))
         const errors = s.reduce((n, x) => n + x.errors, 0)
         console.log(
-          `| ${c} | ${t.name} | ${Math.round(median(s.map((x) => x.rps)))} | ${t.name === 'direct' ? '1' : ratio.toFixed(2)} | ${fmt(per((x) => x.syscalls), 2)} | ${fmt(per((x) => x.contextSwitches), 2)} | ${fmt(per((x) => x.cpuSeconds * 1e6), 1)} | ${fmt(per((x) => x.userSeconds * 1e6), 1)} | ${fmt(per((x) => x.systemSeconds * 1e6), 1)} | ${errors} |`,
+          `| ${conns(t, c)} | ${t.key} | ${Math.round(median(s.map((x) => x.rps)))} | ${t.name === 'direct' ? '1' : ratio.toFixed(2)} | ${fmt(per((x) => x.syscalls), 2)} | ${fmt(per((x) => x.contextSwitches), 2)} | ${fmt(per((x) => x.cpuSeconds * 1e6), 1)} | ${fmt(per((x) => x.userSeconds * 1e6), 1)} | ${fmt(per((x) => x.systemSeconds * 1e6), 1)} | ${fmt(median(s.map((x) => x.busy * 100)), 0)} % | ${errors} |`,
         )
       }
     }
     console.log('')
-    console.log(`Medians of ${o.rounds} rounds of ${o.requests} requests; counters cover each proxy's processes only (direct: the one replica); user/kernel split from /proc/PID/stat.`)
+    console.log(`Medians of ${o.rounds} rounds of ${o.requests} requests${offered}; counters cover each proxy's processes only (direct: the one replica); user/kernel split from /proc/PID/stat; machine busy: all CPUs, /proc/stat.`)
+
+    console.log('')
+    console.log('Per process, per request the target served (medians; replicas: the ones the target did not include; load generator: autocannon, this process):')
+    console.log('')
+    const short = (e: string): string => e.replace(/^syscalls:sys_enter_/, '')
+    console.log(`| conns | target | process | CPU µs/req | user µs/req | kernel µs/req | context switches/req | syscalls/req |${o.events.map((e) => ` ${short(e)}/req |`).join('')}`)
+    console.log(`|---:|---|---|---:|---:|---:|---:|---:|${o.events.map(() => '---:|').join('')}`)
+    for (const c of o.connections) {
+      for (const t of targets) {
+        const s = samples.get(key(t.key, c))!
+        for (const [i, [part]] of s[0]!.parts.entries()) {
+          const per = (f: (x: Counters) => number): number => median(s.map((x) => f(x.parts[i]![1]) / x.requests))
+          console.log(
+            `| ${conns(t, c)} | ${t.key} | ${part} | ${fmt(per((x) => x.cpuSeconds * 1e6), 1)} | ${fmt(per((x) => x.userSeconds * 1e6), 1)} | ${fmt(per((x) => x.systemSeconds * 1e6), 1)} | ${fmt(per((x) => x.contextSwitches), 3)} | ${fmt(per((x) => x.syscalls), 2)} |${o.events.map((e) => ` ${fmt(per((x) => x.extra[e] ?? NaN), 3)} |`).join('')}`,
+          )
+        }
+      }
+    }
   } finally {
     for (const t of targets) if (t.name !== 'direct') await t.proc.stop()
     await Promise.all(replicas.map((r) => r.stop()))

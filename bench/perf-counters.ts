@@ -23,6 +23,8 @@ export interface Counters {
   /** The same window's CPU split into user and kernel time, from /proc (clock ticks). */
   userSeconds: number
   systemSeconds: number
+  /** Counts of the extra perf events asked for (e.g. syscalls:sys_enter_epoll_pwait); NaN without perf. */
+  extra: Record<string, number>
 }
 
 /** A measurement in progress: `stop()` ends the window and returns what it counted. */
@@ -45,7 +47,7 @@ export function perfUnavailable(): string | undefined {
 }
 
 /** Counts from `perf stat -x ,` output: `value,unit,event,...` per line; task-clock is in ms. */
-export function parsePerfCsv(text: string): Omit<Counters, 'userSeconds' | 'systemSeconds'> | undefined {
+export function parsePerfCsv(text: string, extra: readonly string[] = []): Omit<Counters, 'userSeconds' | 'systemSeconds'> | undefined {
   const found: Partial<Record<string, number>> = {}
   for (const line of text.split('\n')) {
     const f = line.split(',')
@@ -60,12 +62,12 @@ export function parsePerfCsv(text: string): Omit<Counters, 'userSeconds' | 'syst
   const cs = found['context-switches']
   const ms = found['task-clock']
   if (syscalls === undefined || cs === undefined || ms === undefined) return undefined
-  return { syscalls, contextSwitches: cs, cpuSeconds: ms / 1000 }
+  return { syscalls, contextSwitches: cs, cpuSeconds: ms / 1000, extra: Object.fromEntries(extra.map((e) => [e, found[e] ?? NaN])) }
 }
 
-/** Starts counting for `pids` (all their threads); resolves once the counters are on. */
-export async function startWindow(pids: readonly number[]): Promise<Window> {
-  const inner = perfUnavailable() === undefined ? await startPerfWindow(pids) : await startProcWindow(pids)
+/** Starts counting for `pids` (all their threads), and `extra` perf events; resolves once the counters are on. */
+export async function startWindow(pids: readonly number[], extra: readonly string[] = []): Promise<Window> {
+  const inner = perfUnavailable() === undefined ? await startPerfWindow(pids, extra) : await startProcWindow(pids, extra)
   const split0 = cpuSplit(pids)
   return {
     stop: async () => {
@@ -118,11 +120,11 @@ function contextSwitchesOf(pids: readonly number[]): number {
 
 type InnerWindow = { stop(): Promise<Omit<Counters, 'userSeconds' | 'systemSeconds'>> }
 
-async function startProcWindow(pids: readonly number[]): Promise<InnerWindow> {
+async function startProcWindow(pids: readonly number[], extra: readonly string[]): Promise<InnerWindow> {
   const cpu0 = cpuSeconds(pids)
   const cs0 = contextSwitchesOf(pids)
   return {
-    stop: async () => ({ syscalls: NaN, contextSwitches: contextSwitchesOf(pids) - cs0, cpuSeconds: cpuSeconds(pids) - cpu0 }),
+    stop: async () => ({ syscalls: NaN, contextSwitches: contextSwitchesOf(pids) - cs0, cpuSeconds: cpuSeconds(pids) - cpu0, extra: Object.fromEntries(extra.map((e) => [e, NaN])) }),
   }
 }
 
@@ -152,11 +154,11 @@ async function command(perf: ChildProcess, word: 'enable' | 'disable'): Promise<
   await acked
 }
 
-async function startPerfWindow(pids: readonly number[]): Promise<InnerWindow> {
+async function startPerfWindow(pids: readonly number[], extra: readonly string[]): Promise<InnerWindow> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-perf-'))
   const out = join(dir, 'counts.csv')
   // -D -1: events start disabled; fd 3 carries our commands in, fd 4 perf's acks out.
-  const perf = spawn(which('perf')!, ['stat', '-x', ',', '-o', out, '-e', EVENTS, '-D', '-1', '--control', 'fd:3,4', '-p', pids.join(',')], {
+  const perf = spawn(which('perf')!, ['stat', '-x', ',', '-o', out, '-e', [EVENTS, ...extra].join(','), '-D', '-1', '--control', 'fd:3,4', '-p', pids.join(',')], {
     stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
   })
   track(perf, 'SIGINT')
@@ -179,7 +181,7 @@ async function startPerfWindow(pids: readonly number[]): Promise<InnerWindow> {
       clearTimeout(timer)
       const text = readFileSync(out, 'utf8')
       rmSync(dir, { recursive: true, force: true })
-      const counts = parsePerfCsv(text)
+      const counts = parsePerfCsv(text, extra)
       if (!counts) throw new Error(`could not read perf's counts: ${text.trim()} ${stderr.trim()}`)
       return counts
     },

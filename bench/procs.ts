@@ -26,6 +26,8 @@ export interface Managed {
   readonly child: ChildProcess
   /** The pids whose CPU time is this target's cost (nginx: master and workers). */
   cpuPids(): number[]
+  /** The same pids by role (primary, worker 1, spare...), for a cost breakdown per process. */
+  roles?(): Array<[role: string, pids: number[]]>
   stop(): Promise<void>
 }
 
@@ -196,7 +198,13 @@ export async function startBalancer(replicas: readonly Replica[], args: readonly
   })
   // Its children too, read when asked: the warm spare (still starting when 'ready' came, so not
   // in `pids`) and a worker forked to replace one are the balancer's CPU as much as the others.
-  return { label: 'balancer', url, child, cpuPids: () => [...new Set([child.pid!, ...workers, ...childrenOf(child.pid!)])], stop: () => stopChild(child) }
+  const cpuPids = (): number[] => [...new Set([child.pid!, ...workers, ...childrenOf(child.pid!)])]
+  const roles = (): Array<[string, number[]]> => {
+    if (workers.length === 0) return [['process', [child.pid!]]]
+    const spare = childrenOf(child.pid!).filter((pid) => !workers.includes(pid))
+    return [['primary', [child.pid!]], ...workers.map((pid, i): [string, number[]] => [`worker ${i + 1}`, [pid]]), ['spare', spare]]
+  }
+  return { label: 'balancer', url, child, cpuPids, roles, stop: () => stopChild(child) }
 }
 
 /** The Node floor (bench/node-relay.ts): a plain byte relay to `replica`, one connection per client connection. */
@@ -299,7 +307,8 @@ export async function startConfiguredProxy(
     await stop()
     throw err
   }
-  return { label, url, child, cpuPids: () => [child.pid!, ...childrenOf(child.pid!)], stop }
+  const roles = (): Array<[string, number[]]> => [['master', [child.pid!]], ...childrenOf(child.pid!).map((pid, i): [string, number[]] => [`worker ${i + 1}`, [pid]])]
+  return { label, url, child, cpuPids: () => [child.pid!, ...childrenOf(child.pid!)], roles, stop }
 }
 
 /**

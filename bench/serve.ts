@@ -7,7 +7,7 @@
  * the way the Docker provider adopts the containers of an earlier run. The bench owns them:
  * stopping one here only forgets it. A replica the balancer starts later (a replacement)
  * is an ordinary child process. Reports {type: 'ready', url, pids} over IPC once listening
- * (pids: with --workers N > 1, the worker processes, whose CPU time is the balancer's too),
+ * (pids: with --workers N > 1, the serving worker processes, whose CPU time is the balancer's too),
  * and answers {type: 'memory', gc?, snapshot?: path} (a heap snapshot written to path) with {type: 'memory', usage, delay} (process.memoryUsage(),
  * the event loop's delay since the last question).
  */
@@ -65,7 +65,8 @@ const provider = new AdoptingProvider(
 )
 // --workers N > 1: this process is the primary; its workers' CPU counts too (pids).
 const app = config.workers > 1 ? await startCluster(config, { provider }) : await startApp(config, { provider })
-const pids = 'coordinator' in app ? [...app.coordinator.pids(), ...[app.coordinator.sparePid()].filter((pid) => pid !== undefined)] : []
+// The serving workers only: the bench finds the warm spare among this process's children.
+const pids = 'coordinator' in app ? app.coordinator.pids() : []
 process.send?.({ type: 'ready', url: app.url, pids })
 
 // Memory questions from bench/edge-memory.ts: process.memoryUsage(), after a full GC when asked

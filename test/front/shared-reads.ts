@@ -77,6 +77,36 @@ t.test('an accepted socket reads into the shared buffer, in head-sized or large 
   t.pass('the server closes once the rewrapped socket has')
 })
 
+/** The fast front (or node:http alone, `fast` false) before one replica; its port. */
+async function frontBefore(t: Test, replicaPort: number, fast: boolean): Promise<number> {
+  const ring = new HashRing<Upstream>({ slots: 64, vnodes: 3, hash: 'default', probe: 'linear' })
+  const u = new Upstream({ name: 'a', host: '127.0.0.1', port: replicaPort, id: 'a' }, { batcher: new WriteBatcher() })
+  t.teardown(() => u.close())
+  ring.add('a', u)
+  const options = proxyOptions({ ring, keyOf: () => 1, upstreamTimeoutMs: 30_000, onUpstreamFailure: () => {} })
+  const server = createServer(createProxy(options))
+  const front = new FastFront(server, { ...options, isAdminPath: () => false, keyHeaders: [], fast })
+  t.teardown(() => front.closeAll())
+  return listen(t, server)
+}
+
+/** Four other clients writing 0xAA bytes to `port` every 2 ms (read into the shared buffer) until the returned stop. */
+function noise(t: Test, port: number): () => void {
+  const sockets: Socket[] = []
+  for (let i = 0; i < 4; i++) {
+    const s = connect(port, '127.0.0.1')
+    s.on('error', () => {})
+    sockets.push(s)
+    t.teardown(() => s.destroy())
+  }
+  const junk = Buffer.alloc(512, 0xaa)
+  const timer = setInterval(() => {
+    for (const s of sockets) if (s.writable) s.write(junk)
+  }, 2)
+  t.teardown(() => clearInterval(timer))
+  return () => clearInterval(timer)
+}
+
 /** A replica that reads each request body slowly (so the balancer holds body bytes), and hashes it. */
 async function slowBodyReplica(t: Test): Promise<{ port: number; hashes: string[] }> {
   const hashes: string[] = []
@@ -103,15 +133,7 @@ async function slowBodyReplica(t: Test): Promise<{ port: number; hashes: string[
 for (const fast of [true, false]) {
   t.test(`a large body reaches the replica intact while other clients read into the same buffer (fast front ${fast})`, async (t) => {
     const replica = await slowBodyReplica(t)
-    const ring = new HashRing<Upstream>({ slots: 64, vnodes: 3, hash: 'default', probe: 'linear' })
-    const u = new Upstream({ name: 'a', host: '127.0.0.1', port: replica.port, id: 'a' }, { batcher: new WriteBatcher() })
-    t.teardown(() => u.close())
-    ring.add('a', u)
-    const options = proxyOptions({ ring, keyOf: () => 1, upstreamTimeoutMs: 30_000, onUpstreamFailure: () => {} })
-    const server = createServer(createProxy(options))
-    const front = new FastFront(server, { ...options, isAdminPath: () => false, keyHeaders: [], fast })
-    t.teardown(() => front.closeAll())
-    const port = await listen(t, server)
+    const port = await frontBefore(t, replica.port, fast)
 
     const body = randomBytes(8 * 1024 * 1024)
     const sent = createHash('sha256').update(body).digest('hex')
@@ -136,21 +158,10 @@ for (const fast of [true, false]) {
       }
       more()
     })
-    // Meanwhile other clients send bytes of their own (0xAA), read into the same shared buffer.
-    const noise: Socket[] = []
-    for (let i = 0; i < 4; i++) {
-      const s = connect(port, '127.0.0.1')
-      s.on('error', () => {})
-      noise.push(s)
-      t.teardown(() => s.destroy())
-    }
-    const junk = Buffer.alloc(HEAD_READ_BYTES - 1, 0xaa)
-    const noisy = setInterval(() => {
-      for (const s of noise) if (s.writable) s.write(junk.subarray(0, 512))
-    }, 5)
-    t.teardown(() => clearInterval(noisy))
+    // Meanwhile other clients send bytes of their own, read into the same shared buffer.
+    const stopNoise = noise(t, port)
     t.equal(await upload, 200)
-    clearInterval(noisy)
+    stopNoise()
     t.same(replica.hashes, [sent], 'the replica got exactly the bytes sent')
   })
 }
@@ -164,16 +175,7 @@ for (const fast of [true, false]) {
       // The upload's answer takes a while: the requests after it wait in the edge meanwhile.
       req.on('end', () => setTimeout(() => res.end('ok'), req.method === 'POST' ? 150 : 0))
     })
-    const replicaPort = await listen(t, replica)
-    const ring = new HashRing<Upstream>({ slots: 64, vnodes: 3, hash: 'default', probe: 'linear' })
-    const u = new Upstream({ name: 'a', host: '127.0.0.1', port: replicaPort, id: 'a' }, { batcher: new WriteBatcher() })
-    t.teardown(() => u.close())
-    ring.add('a', u)
-    const options = proxyOptions({ ring, keyOf: () => 1, upstreamTimeoutMs: 30_000, onUpstreamFailure: () => {} })
-    const server = createServer(createProxy(options))
-    const front = new FastFront(server, { ...options, isAdminPath: () => false, keyHeaders: [], fast })
-    t.teardown(() => front.closeAll())
-    const port = await listen(t, server)
+    const port = await frontBefore(t, await listen(t, replica), fast)
 
     // A head and a body larger than one head read, then 300 pipelined GETs (about 45 KB): the
     // read that ends the body (a large one) brings most of them, more than the edge compacts
@@ -188,21 +190,10 @@ for (const fast of [true, false]) {
     client.on('data', (d: Buffer) => (answers += d.toString('latin1').split('HTTP/1.1 200').length - 1))
     await once(client, 'connect')
     client.write(Buffer.concat([Buffer.from(`POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: ${body.length}\r\n\r\n`), body, Buffer.from(gets, 'latin1')]))
-    // Other clients' bytes (0xAA) land in the shared read buffer while the GETs wait.
-    const noise: Socket[] = []
-    for (let i = 0; i < 4; i++) {
-      const s = connect(port, '127.0.0.1')
-      s.on('error', () => {})
-      noise.push(s)
-      t.teardown(() => s.destroy())
-    }
-    const junk = Buffer.alloc(512, 0xaa)
-    const noisy = setInterval(() => {
-      for (const s of noise) if (s.writable) s.write(junk)
-    }, 2)
-    t.teardown(() => clearInterval(noisy))
+    // Other clients' bytes land in the shared read buffer while the GETs wait.
+    const stopNoise = noise(t, port)
     await once(client, 'end')
-    clearInterval(noisy)
+    stopNoise()
     t.same(seen, ['/upload', ...urls], 'the replica got every request as sent')
     t.equal(answers, 1 + urls.length, 'each answered')
   })
