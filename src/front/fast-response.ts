@@ -5,6 +5,9 @@
  * cannot tell which front answered.
  */
 import { STATUS_CODES } from 'node:http'
+import { HOP_BY_HOP_HEADER, connectionNamesOthers, forwardingOf } from '../route/forward.js'
+import { nameIs } from '../route/header-names.js'
+import { isTrimmed } from '../upstream/response-parser.js'
 
 /** How a response body is delimited on the client connection. */
 export type Framing = typeof AS_IS | typeof CHUNKED
@@ -13,9 +16,38 @@ export const AS_IS = 0
 /** Body bytes re-framed as chunks (the replica gave no length). */
 export const CHUNKED = 1
 
-// node's checks for outgoing headers (_http_outgoing: checkIsHttpToken, checkInvalidHeaderChar).
-const TOKEN = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/
-const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/
+// node's checks for outgoing headers (_http_outgoing: checkIsHttpToken, checkInvalidHeaderChar),
+// as tables by char code: no regex run per header.
+/** Header name characters (RFC 9110 token). */
+const TOKEN = new Uint8Array(256)
+for (const c of "^_`!#$%&'*+-.|~") TOKEN[c.charCodeAt(0)] = 1
+for (let c = 48; c <= 57; c++) TOKEN[c] = 1
+for (let c = 65; c <= 90; c++) TOKEN[c] = 1
+for (let c = 97; c <= 122; c++) TOKEN[c] = 1
+/** Header value characters: tab, visible ASCII and space, obs-text (0x80-0xff). */
+const VALUE = new Uint8Array(256)
+VALUE[9] = 1
+for (let c = 0x20; c <= 0x7e; c++) VALUE[c] = 1
+for (let c = 0x80; c <= 0xff; c++) VALUE[c] = 1
+
+/** Is text[start, end) a header name node:http sends? (Not empty, token characters only.) */
+function validName(text: string, start: number, end: number): boolean {
+  if (end <= start) return false
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i)
+    if (c > 255 || TOKEN[c] === 0) return false
+  }
+  return true
+}
+
+/** Is text[start, end) a header value node:http sends? */
+function validValue(text: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i)
+    if (c > 255 || VALUE[c] === 0) return false
+  }
+  return true
+}
 
 let cachedDate = ''
 let dateTimer: NodeJS.Timeout | undefined
@@ -41,25 +73,77 @@ export interface ClientHead {
   framing: Framing
 }
 
+/** The status line node:http writes. */
+function statusLine(statusCode: number, statusMessage: string): string {
+  return `HTTP/1.1 ${statusCode} ${statusMessage || STATUS_CODES[statusCode] || 'unknown'}\r\n`
+}
+
+/** What follows the replica's headers: Date unless it sent one, Connection / Keep-Alive, framing. */
+function finishHead(head: string, sawDate: boolean, sawLength: boolean, bodyless: boolean, keepAlive: boolean, keepAliveSeconds: number): ClientHead {
+  if (!sawDate) head += `Date: ${httpDate()}\r\n`
+  head += connectionLines(keepAlive, keepAliveSeconds)
+  if (sawLength || bodyless) return { head: `${head}\r\n`, framing: AS_IS }
+  return { head: `${head}Transfer-Encoding: chunked\r\n\r\n`, framing: CHUNKED }
+}
+
 /**
  * The head for a replica's answer. `headers` are end-to-end already (forward.ts). Throws, as
  * node:http does, on a header name or value that must not be sent.
  */
 export function clientHead(statusCode: number, statusMessage: string, headers: readonly string[], bodyless: boolean, keepAlive: boolean, keepAliveSeconds: number): ClientHead {
-  let head = `HTTP/1.1 ${statusCode} ${statusMessage || STATUS_CODES[statusCode] || 'unknown'}\r\n`
+  let head = statusLine(statusCode, statusMessage)
   let sawDate = false
   let sawLength = false
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i]!
     const value = headers[i + 1]!
-    if (!TOKEN.test(name)) throw new TypeError(`Header name must be a valid HTTP token ["${name}"]`)
-    if (INVALID_VALUE.test(value)) throw new TypeError(`Invalid character in header content ["${name}"]`)
-    if (name.length === 4 && name.toLowerCase() === 'date') sawDate = true
-    else if (name.length === 14 && name.toLowerCase() === 'content-length') sawLength = true
+    if (!validName(name, 0, name.length)) throw new TypeError(`Header name must be a valid HTTP token ["${name}"]`)
+    if (!validValue(value, 0, value.length)) throw new TypeError(`Invalid character in header content ["${name}"]`)
+    if (nameIs(name, 0, name.length, 'date')) sawDate = true
+    else if (nameIs(name, 0, name.length, 'content-length')) sawLength = true
     head += `${name}: ${value}\r\n`
   }
-  if (!sawDate) head += `Date: ${httpDate()}\r\n`
-  head += connectionLines(keepAlive, keepAliveSeconds)
-  if (sawLength || bodyless) return { head: `${head}\r\n`, framing: AS_IS }
-  return { head: `${head}Transfer-Encoding: chunked\r\n\r\n`, framing: CHUNKED }
+  return finishHead(head, sawDate, sawLength, bodyless, keepAlive, keepAliveSeconds)
+}
+
+/**
+ * The same head as clientHead(statusCode, statusMessage, endToEnd(rawHeaders), ...) built from
+ * the replica's head as read (`headText`: status line and header lines, without the blank
+ * line): when its header lines are already written as clientHead writes them (`Name: value`,
+ * one space, nothing the parser trims around the value, characters node:http sends), the
+ * end-to-end lines are copied as runs of the text, the hop-by-hop ones cut out, with no
+ * per-header strings. Undefined when a line is not like that, or a Connection header names
+ * another header: then clientHead, over rawHeaders, decides (and throws where it must).
+ */
+export function clientHeadFromText(statusCode: number, statusMessage: string, headText: string, bodyless: boolean, keepAlive: boolean, keepAliveSeconds: number): ClientHead | undefined {
+  const first = headText.indexOf('\r\n')
+  const end = headText.length
+  let head = statusLine(statusCode, statusMessage)
+  if (first === -1) return finishHead(head, false, false, bodyless, keepAlive, keepAliveSeconds)
+  let sawDate = false
+  let sawLength = false
+  let runStart = first + 2
+  let pos = runStart
+  while (pos < end) {
+    let lineEnd = headText.indexOf('\r\n', pos)
+    if (lineEnd === -1) lineEnd = end
+    const colon = headText.indexOf(':', pos)
+    if (colon === -1 || colon > lineEnd || !validName(headText, pos, colon)) return undefined
+    if (forwardingOf(headText, pos, colon) === HOP_BY_HOP_HEADER) {
+      if (nameIs(headText, pos, colon, 'connection') && connectionNamesOthers(headText.slice(colon + 1, lineEnd))) return undefined
+      if (pos > runStart) head += headText.slice(runStart, pos)
+      runStart = lineEnd + 2
+    } else {
+      const vStart = colon + 2
+      if (headText.charCodeAt(colon + 1) !== 32 || vStart > lineEnd) return undefined
+      if (vStart < lineEnd && (isTrimmed(headText.charCodeAt(vStart)) || isTrimmed(headText.charCodeAt(lineEnd - 1)))) return undefined
+      if (!validValue(headText, vStart, lineEnd)) return undefined
+      if (nameIs(headText, pos, colon, 'date')) sawDate = true
+      else if (nameIs(headText, pos, colon, 'content-length')) sawLength = true
+    }
+    pos = lineEnd + 2
+  }
+  // The last line has no CRLF in headText.
+  if (runStart < end) head += `${headText.slice(runStart, end)}\r\n`
+  return finishHead(head, sawDate, sawLength, bodyless, keepAlive, keepAliveSeconds)
 }

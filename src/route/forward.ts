@@ -68,6 +68,12 @@ function namesOther(token: string): boolean {
 
 /** The names a Connection value adds to the hop-by-hop ones, added to `tokens`. */
 function addTokens(value: string, tokens: Set<string> | undefined): Set<string> | undefined {
+  if (value.indexOf(',') === -1) {
+    // One token, the usual case (`keep-alive`): no split.
+    const name = value.trim().toLowerCase()
+    if (namesOther(name)) (tokens ??= new Set()).add(name)
+    return tokens
+  }
   for (const t of value.split(',')) {
     const name = t.trim().toLowerCase()
     if (namesOther(name)) (tokens ??= new Set()).add(name)
@@ -87,8 +93,6 @@ function connectionTokens(raw: readonly string[]): Set<string> | undefined {
 
 /** Does this Connection value name a header besides the hop-by-hop ones? (`keep-alive`: no.) */
 export function connectionNamesOthers(value: string): boolean {
-  // One token, the usual case: no split.
-  if (value.indexOf(',') === -1) return namesOther(value.trim().toLowerCase())
   return addTokens(value, undefined) !== undefined
 }
 

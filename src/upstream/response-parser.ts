@@ -13,8 +13,12 @@
 import { UpstreamProtocolError } from './errors.js'
 
 export interface ResponseHandler {
-  /** The response head. `rawHeaders` is [name, value, name, value, ...] as received. */
-  onHead(statusCode: number, statusMessage: string, rawHeaders: string[]): void
+  /**
+   * The response head. `rawHeaders` is [name, value, name, value, ...] as received; `headText`
+   * the head as read (status line and header lines, without the blank line), for a reader
+   * that can use the lines as they are (the fast front's clientHeadFromText).
+   */
+  onHead(statusCode: number, statusMessage: string, rawHeaders: string[], headText: string): void
   /** Body bytes, in order; exactly one call per response has `last` set (maybe with no bytes). */
   onData(chunk: Buffer, last: boolean): void
 }
@@ -41,7 +45,7 @@ const MAX_LINE = 4096
  * The characters String.prototype.trim() removes that a latin1 head can hold: tab, LF, VT,
  * FF, CR, space and no-break space (0xA0); the rest of its set is above 0xFF.
  */
-function isTrimmed(c: number): boolean {
+export function isTrimmed(c: number): boolean {
   return c === 32 || (c >= 9 && c <= 13) || c === 160
 }
 
@@ -287,7 +291,7 @@ export class ResponseParser {
       this.state = HEAD
       return
     }
-    this.handler.onHead(statusCode, statusMessage, raw)
+    this.handler.onHead(statusCode, statusMessage, raw, text)
     if (this.state !== HEAD) return // aborted by the handler
     if (statusCode === 101) {
       // The proxy never asks for an upgrade on this path; treat what follows as opaque.

@@ -4,7 +4,9 @@ import t from 'tap'
 import http from 'node:http'
 import net from 'node:net'
 import type { AddressInfo } from 'node:net'
-import { AS_IS, CHUNKED, clientHead, httpDate } from '../../src/front/fast-response.js'
+import { AS_IS, CHUNKED, clientHead, clientHeadFromText, httpDate } from '../../src/front/fast-response.js'
+import { endToEnd } from '../../src/route/forward.js'
+import { ResponseParser } from '../../src/upstream/response-parser.js'
 import { errorAnswer, sendError } from '../../src/front/respond.js'
 import { BalancerError } from '../../src/errors.js'
 
@@ -213,4 +215,55 @@ t.test('errorAnswer is what node:http writes for sendError', async (t) => {
       }
     }
   }
+})
+
+t.test('clientHeadFromText: what clientHead writes from rawHeaders, or undefined when the lines are not as it writes them', async (t) => {
+  /** The replica's head through the upstream parser: what FastAnswer.answerHead gets. */
+  const read = (head: string) => {
+    let got: { status: number; message: string; raw: string[]; text: string } | undefined
+    const p = new ResponseParser({ onHead: (status, message, raw, text) => (got = { status, message, raw, text }), onData: () => {} })
+    p.expect(true)
+    p.execute(Buffer.from(`${head}\r\n\r\n`, 'latin1'))
+    return got!
+  }
+  const same = [
+    'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 56\r\nDate: Wed, 02 Dec 2026 19:12:13 GMT\r\nConnection: keep-alive\r\nKeep-Alive: timeout=65',
+    'HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nX-A: 1\r\nTransfer-Encoding: chunked\r\nX-B: 2\r\nUpgrade: h2c\r\nX-C: 3',
+    'HTTP/1.1 204 No Content',
+    'HTTP/1.1 200 OK\r\nConnection: keep-alive',
+    'HTTP/1.1 201 \r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\nX-Latin: caf\xe9\r\nX-Empty: \r\nX-Tab: a\tb\r\nDATE: x\r\nCONTENT-LENGTH: 0',
+    'HTTP/1.0 200 Fine\r\nConnection: Keep-Alive\r\nX-A: 1',
+  ]
+  const different = [
+    'HTTP/1.1 200 OK\r\nX-A:1',
+    'HTTP/1.1 200 OK\r\nX-A:  1',
+    'HTTP/1.1 200 OK\r\nX-A: 1 ',
+    'HTTP/1.1 200 OK\r\nX-A: 1\t',
+    'HTTP/1.1 200 OK\r\nX-A: \xa01',
+    'HTTP/1.1 200 OK\r\nX-A: 1\x0b',
+    'HTTP/1.1 200 OK\r\nX-A:',
+    'HTTP/1.1 200 OK\r\nX-A: a\r\n b',
+    'HTTP/1.1 200 OK\r\nConnection: close\r\nClose: x\r\nX-A: 1',
+    'HTTP/1.1 200 OK\r\nX-A: 1\r\nConnection: keep-alive, X-A',
+    'HTTP/1.1 200 OK\r\nX A: 1',
+    'HTTP/1.1 200 OK\r\nX-A: a\x7fb',
+    'HTTP/1.1 200 OK\r\nX-A: a\x01b',
+  ]
+  const noDate = (h: { head: string; framing: number } | undefined) => h && { head: withoutDate(h.head), framing: h.framing }
+  for (const head of [...same, ...different]) {
+    const r = read(head)
+    for (const bodyless of [false, true]) {
+      for (const keepAlive of [false, true]) {
+        const name = `${JSON.stringify(head)} bodyless=${bodyless} keepAlive=${keepAlive}`
+        const fromText = clientHeadFromText(r.status, r.message, r.text, bodyless, keepAlive, 5)
+        if (different.includes(head)) {
+          t.equal(fromText, undefined, name)
+          continue
+        }
+        t.same(noDate(fromText), noDate(clientHead(r.status, r.message, endToEnd(r.raw), bodyless, keepAlive, 5)), name)
+      }
+    }
+  }
+  // The Date the replica sent is kept (and not added again), and the text's lines are copied.
+  t.equal(clientHeadFromText(200, 'OK', 'HTTP/1.1 200 OK\r\nDate: x\r\nConnection: keep-alive\r\nContent-Length: 1', false, true, 5)?.head, 'HTTP/1.1 200 OK\r\nDate: x\r\nContent-Length: 1\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n')
 })
