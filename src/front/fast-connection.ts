@@ -383,7 +383,7 @@ export class FrontConnection implements FastClient, NodeSideOwner, SharedReader 
       }
       if (this.mode === FAST) {
         const parsed = parseFastRequest(buf, 0, this.socket, this.front.unique)
-        if (parsed !== undefined && parsed.end <= limits.maxHeaderSize && parsed.request.rawHeaders.length <= 2 * limits.maxHeaders && this.front.takes(parsed.request.url)) {
+        if (parsed !== undefined && parsed.end <= limits.maxHeaderSize && parsed.request.headerCount <= limits.maxHeaders && this.front.takes(parsed.request.url)) {
           this.pending = parsed.end < buf.length ? buf.subarray(parsed.end) : undefined
           this.headSince = this.pending === undefined ? 0 : Date.now()
           this.exchangeWantsKeepAlive = !parsed.request.close

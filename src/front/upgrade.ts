@@ -19,7 +19,7 @@ import { closingErrorAnswer } from './respond.js'
 import { LINGER_MS } from './edge-limits.js'
 import { pathOf } from '../route/keys.js'
 import type { Upstream } from '../upstream/upstream.js'
-import { endToEnd, upstreamRequestHeaders } from '../route/forward.js'
+import { endToEnd, upstreamHead } from '../route/forward.js'
 import type { Tunnels } from '../upstream/tunnel.js'
 import type { AttemptLoop, Trip } from '../route/attempt.js'
 import type { UpstreamError } from '../upstream/errors.js'
@@ -73,9 +73,7 @@ class UpgradeExchange implements Trip {
   ) {
     // Hop-by-hop headers are dropped as for any request, then the upgrade itself is asked
     // for again: it is a request to this next hop too.
-    const headers = upstreamRequestHeaders(req)
-    headers.push('Connection', 'Upgrade', 'Upgrade', req.headers.upgrade ?? '')
-    this.head = `${req.method} ${req.url} HTTP/1.1\r\n${headerLines(headers)}\r\n`
+    this.head = `${upstreamHead(req)}Connection: Upgrade\r\nUpgrade: ${req.headers.upgrade ?? ''}\r\n\r\n`
     // Nothing the client sends is read until the replica has agreed to the upgrade.
     socket.pause()
     socket.once('close', () => this.upReq?.abort())

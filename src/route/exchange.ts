@@ -12,7 +12,7 @@ import type { Upstream } from '../upstream/upstream.js'
 import type { ConnectionUser, UpstreamConnection } from '../upstream/request.js'
 import type { TurnEndTask } from '../upstream/batcher.js'
 import { PipelineStalledError, type UpstreamError } from '../upstream/errors.js'
-import { isIdempotent, upstreamRequestHeaders, type ProxiedRequest } from './forward.js'
+import { hostOf, isIdempotent, upstreamHead, type ProxiedRequest } from './forward.js'
 import type { AttemptLoop, Trip } from './attempt.js'
 import { pathOf } from './keys.js'
 import type { FinishedRequest, LoggedRequest, RequestObserver } from '../observe/request-observer.js'
@@ -43,16 +43,15 @@ const SMALL_BODY = 16 * 1024
 
 /** `METHOD /path HTTP/1.1` and the forwarded headers, each line ending in CRLF, no blank line yet. */
 function requestHead(req: ProxiedRequest, chunked: boolean): string {
-  const headers = upstreamRequestHeaders(req)
-  let head = `${req.method} ${req.url} HTTP/1.1\r\n`
-  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`
+  const head = upstreamHead(req)
   // Transfer-Encoding is hop-by-hop: the body is re-framed for our own connection.
-  if (chunked) head += 'Transfer-Encoding: chunked\r\n'
-  return head
+  return chunked ? `${head}Transfer-Encoding: chunked\r\n` : head
 }
 
 export class HttpExchange implements ConnectionUser, TurnEndTask, Trip, FinishedRequest {
   private readonly headBase: string
+  /** The whole head, blank line included, when the request has a Host (else send() adds one per replica). */
+  private readonly head: string | undefined
   readonly replayable: boolean
   readonly isHead: boolean
   /** A GET or HEAD without a body: may share an upstream connection with others (pool.ts). */
@@ -100,6 +99,8 @@ export class HttpExchange implements ConnectionUser, TurnEndTask, Trip, Finished
     chunked: boolean,
   ) {
     this.headBase = requestHead(req, chunked)
+    // Built once: a resend (failover, stall rescue) writes the same bytes.
+    this.head = hostOf(req) === undefined ? undefined : `${this.headBase}\r\n`
     this.replayable = isIdempotent(req.method)
     this.isHead = req.method === 'HEAD'
     this.pipelinable = !withBody && (this.isHead || req.method === 'GET')
@@ -139,7 +140,7 @@ export class HttpExchange implements ConnectionUser, TurnEndTask, Trip, Finished
     this.conn = undefined
     upstream.begin()
     // HTTP/1.0 clients may omit Host; HTTP/1.1 requires one on our side.
-    const head = this.req.headers.host === undefined ? `${this.headBase}Host: ${upstream.host}:${upstream.port}\r\n\r\n` : `${this.headBase}\r\n`
+    const head = this.head ?? `${this.headBase}Host: ${upstream.host}:${upstream.port}\r\n\r\n`
     upstream.pool.request({ user: this, head, isHead: this.isHead, timeoutMs: this.loop.upstreamTimeoutMs, bodyless: !this.withBody, pipelinable })
   }
 

@@ -221,3 +221,29 @@ t.test('left to node:http', async (t) => {
   ]
   for (const [name, text] of cases) t.equal(parse(text), undefined, name)
 })
+
+t.test('plainHead: the head as received when it forwards unchanged, hop-by-hop lines cut out', async (t) => {
+  const plainOf = (text: string) => parse(text)?.request.plainHead
+  const base = 'GET /a?b=1 HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n'
+  t.equal(plainOf(`${base}\r\n`), base)
+  t.equal(plainOf(`${base}Connection: keep-alive\r\n\r\n`), base, 'Connection: keep-alive (last)')
+  t.equal(plainOf(`GET /a?b=1 HTTP/1.1\r\nconnection: Keep-Alive\r\nHost: x\r\nKEEP-ALIVE: 5\r\nAccept: */*\r\nTE: trailers\r\n\r\n`), base, 'hop-by-hop lines anywhere')
+  t.equal(plainOf('HEAD / HTTP/1.1\r\nHost: x\r\nX-Empty: \r\n\r\n'), 'HEAD / HTTP/1.1\r\nHost: x\r\nX-Empty: \r\n', 'an empty value after one space')
+  t.equal(parse(`${base}\r\n`)?.request.host, 'x')
+  // Lines forwarding writes differently, and headers it rewrites: the general path (rawHeaders).
+  for (const line of ['X-A:v', 'X-A:  v', 'X-A: v ', 'X-A:\tv', 'X-Empty:', 'X-Forwarded-For: 1.2.3.4', 'x-forwarded-proto: https', 'X-Forwarded-Host: h', 'Connection: close', 'Connection: keep-alive, X-A']) {
+    const p = parse(`${base}${line}\r\n\r\n`)
+    t.ok(p, `${line}: still a fast request`)
+    t.equal(p?.request.plainHead, undefined, line)
+  }
+})
+
+t.test('rawHeaders and headers are built when read, and stay the same objects', async (t) => {
+  const p = parse(get('X-A:  v \t', 'x-a: second', 'Cookie: c=1'))
+  if (!p) return t.fail('not parsed')
+  t.equal(p.request.headerCount, 4)
+  t.same(p.request.rawHeaders, ['Host', 'x', 'X-A', 'v', 'x-a', 'second', 'Cookie', 'c=1'])
+  t.equal(p.request.rawHeaders, p.request.rawHeaders, 'built once')
+  t.equal(p.request.headers['x-a'], 'v', 'first value kept')
+  t.equal(p.request.headers, p.request.headers, 'built once')
+})

@@ -12,6 +12,7 @@ import { proxyOptions } from '../fixtures/proxy.js'
 import { createProxy } from '../../src/front/http.js'
 import { FastFront } from '../../src/front/fast.js'
 import { listen, waitFor } from '../fixtures/http.js'
+import { rawReplica } from '../fixtures/raw-replica.js'
 import { setTimeout as sleep } from 'node:timers/promises'
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void
@@ -176,6 +177,41 @@ t.test('answers byte for byte as node:http does', async (t) => {
   for (let i = 0; i < requests.length; i++) t.equal(answers[1]![i], answers[0]![i], `same bytes for ${JSON.stringify(requests[i]!.split('\r\n')[0])}`)
   t.same([viaFast.fast!.served, viaFast.fast!.handedOff], [requests.length, 0], 'all answered by the fast front')
   t.equal(viaFast.nodeSeen.length, 0)
+})
+
+t.test('forwards the same request bytes as node:http does', async (t) => {
+  // What the replica reads, head by head: the fast front forwards plain heads as received.
+  const heads: string[] = []
+  const replica = await rawReplica(t, (socket, head) => {
+    heads.push(head)
+    socket.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', 'latin1')
+  })
+  const viaNode = await setup(t, replica.port, false)
+  const viaFast = await setup(t, replica.port, true)
+  const requests = [
+    REQ('/plain?q=1'),
+    REQ('/autocannon', 'Connection: keep-alive\r\n'),
+    `HEAD /mixed HTTP/1.1\r\nconnection: Keep-Alive\r\nHOST: lb.test\r\nKeep-Alive: timeout=5\r\nUser-Agent: curl/8\r\nTE: trailers\r\nAccept: */*\r\n\r\n`,
+    ...['X-A:v', 'X-B:   b', 'X-E: e ', 'X-F: f\t', 'X-C:', 'X-D: \r\nx-d: again'].map((line) => REQ('/spaces', `Accept: */*\r\n${line}\r\n`)),
+    REQ('/forwarded', 'X-Forwarded-For: 1.1.1.1\r\nx-forwarded-for: 2.2.2.2\r\nX-Forwarded-Proto: https\r\n'),
+    REQ('/forwarded-host', 'X-Forwarded-Host: outer\r\n'),
+    REQ('/named', 'Connection: keep-alive, X-Trace\r\nX-Trace: 1\r\nX-Kept: 2\r\n'),
+    REQ('/close', 'Connection: close\r\n'),
+  ]
+  const seen: string[][] = []
+  for (const s of [viaNode, viaFast]) {
+    heads.length = 0
+    for (const request of requests) {
+      const c = new Raw(t, s.port)
+      c.send(request)
+      await c.responses(1)
+      c.socket.destroy()
+    }
+    seen.push([...heads])
+  }
+  t.equal(seen[1]!.length, requests.length)
+  for (let i = 0; i < requests.length; i++) t.equal(seen[1]![i], seen[0]![i], `same bytes for ${JSON.stringify(requests[i]!.split('\r\n')[0])}`)
+  t.same([viaFast.fast!.served, viaFast.fast!.handedOff], [requests.length, 0], 'all taken by the fast front')
 })
 
 t.test('no replicas: the same 503 from both fronts', async (t) => {
