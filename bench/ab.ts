@@ -22,7 +22,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { cpuSeconds, freePort, startReplica, type Replica } from './procs.js'
+import { childrenOf, cpuSeconds, freePort, startReplica, type Replica } from './procs.js'
 import { median } from './stats.js'
 import { parseValueFlags } from './args.js'
 import { loadAutocannon } from './deps.js'
@@ -113,10 +113,11 @@ async function main(): Promise<void> {
     const order = round % 2 === 0 ? builds : [...builds].reverse()
     const line: string[] = []
     for (const b of order) {
-      const pid = b.child.pid!
-      const cpu0 = cpuSeconds([pid])
+      // With --workers N in the flags, its workers and spare (its children) are its CPU too.
+      const pids = [b.child.pid!, ...childrenOf(b.child.pid!)]
+      const cpu0 = cpuSeconds(pids)
       const r = await autocannon({ url: b.url, connections: o.connections, duration: o.duration })
-      const us = ((cpuSeconds([pid]) - cpu0) * 1e6) / Math.max(1, r.requests.total)
+      const us = ((cpuSeconds(pids) - cpu0) * 1e6) / Math.max(1, r.requests.total)
       const rps = r.requests.total / r.duration
       results[b.label]!.push({ us, rps })
       line.push(`${b.label} ${Math.round(rps)} req/s ${us.toFixed(1)} µs/req${r.errors + r.non2xx ? ` (${r.errors + r.non2xx} errors)` : ''}`)

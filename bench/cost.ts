@@ -22,10 +22,11 @@
  * as many as the target answers; `--per-worker` multiplies the connections, the requests and
  * the rate by the worker count, so every worker carries what one process carried. `--events`
  * adds perf events (e.g. syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_write) to the
- * per-process table, per request.
+ * per-process table, per request. `--close` sends every request with `Connection: close`, so
+ * each one costs a new connection (accepting it, and with --workers N handing it to a worker).
  *
  *   npm run bench:cost -- [--requests N] [--rounds R] [--connections 10,100] [--targets LIST] [--workers 1,2]
- *     [--rate R] [--per-worker] [--events LIST] [--balancer-args "..."]
+ *     [--rate R] [--per-worker] [--close] [--events LIST] [--balancer-args "..."]
  */
 import type Autocannon from 'autocannon'
 import { readFileSync } from 'node:fs'
@@ -56,19 +57,19 @@ interface Options {
   perWorker: boolean
   /** Extra perf events counted per process (e.g. syscalls:sys_enter_epoll_pwait): a column each in the per-process table. */
   events: string[]
+  /** Every request with `Connection: close`: a new connection each (what accepting costs). */
+  close: boolean
 }
 
 const USAGE =
-  '[--requests N] [--warmup N] [--rounds R] [--connections 10,100] [--targets direct,balancer,node-relay,nginx,haproxy] [--workers 1,2] [--rate R] [--per-worker] [--events LIST] [--balancer-args "FLAGS"] [--path /home]'
+  '[--requests N] [--warmup N] [--rounds R] [--connections 10,100] [--targets direct,balancer,node-relay,nginx,haproxy] [--workers 1,2] [--rate R] [--per-worker] [--close] [--events LIST] [--balancer-args "FLAGS"] [--path /home]'
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { requests: 20_000, warmup: 5_000, rounds: 5, connections: [10, 100], targets: [...TARGETS], balancerArgs: [], path: '/home', workers: [1], rate: undefined, perWorker: false, events: [] }
-  // The one flag without a value.
-  const at = argv.indexOf('--per-worker')
-  if (at >= 0) {
-    o.perWorker = true
-    argv = argv.filter((_, i) => i !== at)
-  }
+  const o: Options = { requests: 20_000, warmup: 5_000, rounds: 5, connections: [10, 100], targets: [...TARGETS], balancerArgs: [], path: '/home', workers: [1], rate: undefined, perWorker: false, events: [], close: false }
+  // The flags without a value.
+  if (argv.includes('--per-worker')) o.perWorker = true
+  if (argv.includes('--close')) o.close = true
+  argv = argv.filter((a) => a !== '--per-worker' && a !== '--close')
   parseValueFlags(
     argv,
     {
@@ -133,7 +134,7 @@ function machineTicks(): { busy: number; total: number } {
  * One load window: `requests` requests at `connections` (at `rate` req/s when given), counted on
  * each of the target's processes, on the other replicas and on this process (the load generator).
  */
-async function measure(t: Target, replicas: readonly Replica[], connections: number, requests: number, rate: number | undefined, events: readonly string[]): Promise<Sample> {
+async function measure(t: Target, replicas: readonly Replica[], connections: number, requests: number, rate: number | undefined, events: readonly string[], close: boolean): Promise<Sample> {
   const mine = t.proc.roles?.() ?? [['process', t.proc.cpuPids()]]
   const own = new Set(mine.flatMap(([, pids]) => pids))
   const groups: Array<[string, number[]]> = [...mine, ['replicas', replicas.map((r) => r.child.pid!).filter((pid) => !own.has(pid))], ['load generator', [process.pid]]]
@@ -146,7 +147,7 @@ async function measure(t: Target, replicas: readonly Replica[], connections: num
   let lastResponse = t0
   let answered = 0
   const r = await new Promise<Autocannon.Result>((resolveRun, reject) => {
-    const options = { url: t.url, connections, amount: requests, pipelining: 1, timeout: 10, ...(rate === undefined ? {} : { overallRate: rate }) }
+    const options = { url: t.url, connections, amount: requests, pipelining: 1, timeout: 10, ...(rate === undefined ? {} : { overallRate: rate }), ...(close ? { headers: { connection: 'close' } } : {}) }
     const instance = autocannon(options, (err, result) => (err ? reject(err) : resolveRun(result)))
     instance.on('response', () => {
       lastResponse = performance.now()
@@ -231,7 +232,7 @@ async function main(): Promise<void> {
   const perf = perfUnavailable()
   const offered = o.rate === undefined ? '' : `, offered ${o.rate} req/s`
   console.log(
-    `cost bench: ${o.requests} requests per run${offered}${o.perWorker ? ' (connections, requests and rate x the worker count)' : ''}, ${o.rounds} rounds, connections ${o.connections.join(',')}; ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`,
+    `cost bench: ${o.requests} requests per run${offered}${o.close ? ', each on a new connection (Connection: close)' : ''}${o.perWorker ? ' (connections, requests and rate x the worker count)' : ''}, ${o.rounds} rounds, connections ${o.connections.join(',')}; ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`,
   )
   console.log(perf ? `counters: /proc (${perf}); system calls not counted` : `counters: perf stat -e raw_syscalls:sys_enter,context-switches,task-clock -p PID (exactly the load window)`)
   for (const bin of ['nginx', 'haproxy'] as const) {
@@ -250,13 +251,15 @@ async function main(): Promise<void> {
     const samples = new Map<string, Sample[]>()
     const key = (name: string, c: number): string => `${name}@${c}`
     for (const c of o.connections) {
-      if (o.warmup > 0) for (const t of targets) await autocannon({ url: t.url, connections: c * scale(t), amount: o.warmup * scale(t), pipelining: 1, timeout: 10 }) // JIT, pools
+      if (o.warmup > 0) {
+        for (const t of targets) await autocannon({ url: t.url, connections: c * scale(t), amount: o.warmup * scale(t), pipelining: 1, timeout: 10, ...(o.close ? { headers: { connection: 'close' } } : {}) }) // JIT, pools
+      }
       for (let round = 0; round < o.rounds; round++) {
         const order = round % 2 === 0 ? targets : [...targets].reverse()
         const line: string[] = []
         for (const t of order) {
           const k = scale(t)
-          const s = await measure(t, replicas, c * k, o.requests * k, o.rate === undefined ? undefined : o.rate * k, o.events)
+          const s = await measure(t, replicas, c * k, o.requests * k, o.rate === undefined ? undefined : o.rate * k, o.events, o.close)
           const list = samples.get(key(t.key, c)) ?? []
           list.push(s)
           samples.set(key(t.key, c), list)

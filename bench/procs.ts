@@ -93,7 +93,8 @@ export async function waitHttp(url: string, timeoutMs = 15_000): Promise<void> {
   }
 }
 
-function childrenOf(pid: number): number[] {
+/** The direct children of `pid` (Linux: /proc/PID/task/PID/children; [] elsewhere). */
+export function childrenOf(pid: number): number[] {
   try {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
   } catch {

@@ -85,6 +85,12 @@ export interface Config {
   readonly edge: EdgeConfig
   /** Data-plane worker processes (`--workers`; `auto`: available cores). 1: one process, no primary (src/cluster/). */
   readonly workers: number
+  /**
+   * With --workers N > 1, who accepts client connections: `rr`, the primary, handing each to a
+   * worker in turn (node:cluster's round-robin: one IPC message per connection); `shared`, every
+   * worker from the one listening socket (cluster.SCHED_NONE, nginx's default without reuseport).
+   */
+  readonly workerAccept: 'rr' | 'shared'
   /** The raw flag values this config was built from, but the admin token's: cluster workers build the same config from them. */
   readonly source: Readonly<Record<string, string>>
 }
@@ -165,6 +171,7 @@ export const OPTIONS: readonly Option[] = [
   { flag: 'max-headers', env: 'LB_MAX_HEADERS', default: String(EDGE_DEFAULTS.maxHeaders), help: 'most header lines in a request (431)' },
   { flag: 'max-request-body', env: 'LB_MAX_REQUEST_BODY', default: 'off', help: 'largest proxied request body in bytes: 413 before forwarding when Content-Length says more, the request aborted when a chunked body passes it (off: unlimited)' },
   { flag: 'workers', env: 'LB_WORKERS', default: '1', help: 'data-plane processes: N (1..256) or `auto` (one per available core). Above 1, a primary keeps membership, health checks, the admin listener and metrics, and N workers serve the proxied ports (see [Scaling up](#scaling-up))' },
+  { flag: 'worker-accept', env: 'LB_WORKER_ACCEPT', default: 'rr', help: 'with --workers N > 1, who accepts client connections: `rr`, the primary, handing them to the workers in turn (even spread; one IPC message per connection), or `shared`, each worker from the one listening socket (no IPC; the kernel picks the worker, unevenly)' },
   { flag: 'quiet', env: 'LB_QUIET', default: 'false', boolean: true, help: 'log only errors (and the admin audit lines)' },
   { flag: 'metrics', env: 'LB_METRICS', default: 'true', boolean: true, help: 'count requests per replica for /metrics, /stats and /dashboard on the admin listener (--metrics=false: no counting)' },
   { flag: 'access-log', env: 'LB_ACCESS_LOG', default: 'off', help: 'one line per request: off, json or combined (buffered, flushed every second and at exit)' },
@@ -386,6 +393,7 @@ function validate(values: Readonly<Record<string, string>>): Config {
     accessLog: oneOf('access-log', get('access-log'), ['off', 'json', 'combined'] as const),
     accessLogFile: values['access-log-file'] === undefined || get('access-log-file').trim() === '' ? undefined : get('access-log-file').trim(),
     workers: workerCount(get('workers')),
+    workerAccept: oneOf('worker-accept', get('worker-accept'), ['rr', 'shared'] as const),
     // Never the admin token (nor its file): workers get its digest over their IPC channel.
     source: Object.freeze(Object.fromEntries(Object.entries(values).filter(([flag]) => flag !== 'admin-token' && flag !== 'admin-token-file'))),
     edge: Object.freeze({

@@ -16,6 +16,13 @@ import type { FromWorker, ToWorker } from './protocol.js'
 
 export interface CoordinatorOptions {
   readonly workers: number
+  /**
+   * Who accepts client connections (--worker-accept): `rr`, this process, handing each to a
+   * worker in turn (node:cluster's round-robin: accept + one IPC message with the handle per
+   * connection, an even spread); `shared`, every worker from the one listening socket
+   * (SCHED_NONE: nothing per connection here; the kernel picks the worker, unevenly).
+   */
+  readonly accept: 'rr' | 'shared'
   /** The worker's entry module (worker-main). */
   readonly entry: string
   /** The flag values workers build their config from (without the admin token), and the token's digest. */
@@ -204,6 +211,8 @@ export class Coordinator {
   }
 
   private fork(spare = false): Slot {
+    // node:cluster reads the policy once, at its first setupPrimary or fork, for good.
+    cluster.schedulingPolicy = this.options.accept === 'shared' ? cluster.SCHED_NONE : cluster.SCHED_RR
     cluster.setupPrimary({ exec: this.options.entry, silent: false })
     const worker = cluster.fork()
     const slot: Slot = { worker, forkedAt: Date.now(), spare, listening: false, standby: false, ready: false, applied: 0, digest: '' }

@@ -107,6 +107,7 @@ export async function startCluster(config: Config, options: StartOptions = {}): 
 
   coordinator = new Coordinator({
     workers: config.workers,
+    accept: config.workerAccept,
     entry: WORKER_ENTRY,
     values: config.source,
     tokenDigest: config.admin.tokenDigest,
