@@ -73,17 +73,54 @@ export interface ClientHead {
   framing: Framing
 }
 
+// The pieces of a head that repeat from answer to answer, kept instead of built per answer.
+let lastCode = 0
+let lastMessage = ''
+let lastStatusLine = ''
+let dateFor = ''
+let dateLineText = ''
+let tailSeconds = -1
+let keepAliveAsIs = ''
+let keepAliveChunked = ''
+const CLOSE_AS_IS = `${connectionLines(false, 0)}\r\n`
+const CLOSE_CHUNKED = `${connectionLines(false, 0)}Transfer-Encoding: chunked\r\n\r\n`
+
 /** The status line node:http writes. */
 function statusLine(statusCode: number, statusMessage: string): string {
-  return `HTTP/1.1 ${statusCode} ${statusMessage || STATUS_CODES[statusCode] || 'unknown'}\r\n`
+  if (statusCode !== lastCode || statusMessage !== lastMessage) {
+    lastCode = statusCode
+    lastMessage = statusMessage
+    lastStatusLine = `HTTP/1.1 ${statusCode} ${statusMessage || STATUS_CODES[statusCode] || 'unknown'}\r\n`
+  }
+  return lastStatusLine
+}
+
+/** `Date: <httpDate()>` and its CRLF. */
+function dateLine(): string {
+  const date = httpDate()
+  if (date !== dateFor) {
+    dateFor = date
+    dateLineText = `Date: ${date}\r\n`
+  }
+  return dateLineText
+}
+
+/** The connection lines, the framing header if any, and the blank line. */
+function headTail(keepAlive: boolean, keepAliveSeconds: number, framing: Framing): string {
+  if (!keepAlive) return framing === AS_IS ? CLOSE_AS_IS : CLOSE_CHUNKED
+  if (keepAliveSeconds !== tailSeconds) {
+    tailSeconds = keepAliveSeconds
+    keepAliveAsIs = `${connectionLines(true, keepAliveSeconds)}\r\n`
+    keepAliveChunked = `${connectionLines(true, keepAliveSeconds)}Transfer-Encoding: chunked\r\n\r\n`
+  }
+  return framing === AS_IS ? keepAliveAsIs : keepAliveChunked
 }
 
 /** What follows the replica's headers: Date unless it sent one, Connection / Keep-Alive, framing. */
 function finishHead(head: string, sawDate: boolean, sawLength: boolean, bodyless: boolean, keepAlive: boolean, keepAliveSeconds: number): ClientHead {
-  if (!sawDate) head += `Date: ${httpDate()}\r\n`
-  head += connectionLines(keepAlive, keepAliveSeconds)
-  if (sawLength || bodyless) return { head: `${head}\r\n`, framing: AS_IS }
-  return { head: `${head}Transfer-Encoding: chunked\r\n\r\n`, framing: CHUNKED }
+  if (!sawDate) head += dateLine()
+  const framing = sawLength || bodyless ? AS_IS : CHUNKED
+  return { head: head + headTail(keepAlive, keepAliveSeconds, framing), framing }
 }
 
 /**
@@ -130,7 +167,8 @@ export function clientHeadFromText(statusCode: number, statusMessage: string, he
     const colon = headText.indexOf(':', pos)
     if (colon === -1 || colon > lineEnd || !validName(headText, pos, colon)) return undefined
     if (forwardingOf(headText, pos, colon) === HOP_BY_HOP_HEADER) {
-      if (nameIs(headText, pos, colon, 'connection') && connectionNamesOthers(headText.slice(colon + 1, lineEnd))) return undefined
+      // `keep-alive` (the usual value, one space after the colon) is read in place.
+      if (nameIs(headText, pos, colon, 'connection') && !(headText.charCodeAt(colon + 1) === 32 && nameIs(headText, colon + 2, lineEnd, 'keep-alive')) && connectionNamesOthers(headText.slice(colon + 1, lineEnd))) return undefined
       if (pos > runStart) head += headText.slice(runStart, pos)
       runStart = lineEnd + 2
     } else {

@@ -233,6 +233,7 @@ t.test('clientHeadFromText: what clientHead writes from rawHeaders, or undefined
     'HTTP/1.1 200 OK\r\nConnection: keep-alive',
     'HTTP/1.1 201 \r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\nX-Latin: caf\xe9\r\nX-Empty: \r\nX-Tab: a\tb\r\nDATE: x\r\nCONTENT-LENGTH: 0',
     'HTTP/1.0 200 Fine\r\nConnection: Keep-Alive\r\nX-A: 1',
+    'HTTP/1.1 200 OK\r\nConnection:keep-alive\r\nConnection:  KEEP-ALIVE \r\nX-A: 1',
   ]
   const different = [
     'HTTP/1.1 200 OK\r\nX-A:1',
@@ -245,6 +246,8 @@ t.test('clientHeadFromText: what clientHead writes from rawHeaders, or undefined
     'HTTP/1.1 200 OK\r\nX-A: a\r\n b',
     'HTTP/1.1 200 OK\r\nConnection: close\r\nClose: x\r\nX-A: 1',
     'HTTP/1.1 200 OK\r\nX-A: 1\r\nConnection: keep-alive, X-A',
+    'HTTP/1.1 200 OK\r\nConnection:xkeep-alive\r\nXKeep-Alive: 1',
+    'HTTP/1.1 200 OK\r\nConnection: keep-alivex\r\nKeep-Alivex: 1',
     'HTTP/1.1 200 OK\r\nX A: 1',
     'HTTP/1.1 200 OK\r\nX-A: a\x7fb',
     'HTTP/1.1 200 OK\r\nX-A: a\x01b',
