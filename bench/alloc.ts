@@ -51,6 +51,16 @@ function parseOptions(argv: string[]): Options {
   return o
 }
 
+/**
+ * V8 prints `allocated=` as an unsigned 64-bit number; a delta that went below zero (its
+ * counter of allocated bytes can step back between two GCs) shows up as a value near 2^64,
+ * which once made a run report 3.7e14 bytes per request. Read it as the signed delta it is.
+ */
+function signedDelta(text: string): number {
+  const v = BigInt(text)
+  return Number(v >= 2n ** 63n ? v - 2n ** 64n : v)
+}
+
 /** What the GC trace has said so far. */
 class GcTrace {
   allocated = 0
@@ -64,7 +74,7 @@ class GcTrace {
     for (const line of lines) {
       const allocated = /\ballocated=(\d+)/.exec(line)
       if (allocated === null) continue
-      this.allocated += Number(allocated[1])
+      this.allocated += signedDelta(allocated[1]!)
       this.gcs++
       const pause = /\bpause=([\d.]+)/.exec(line)
       if (pause !== null) this.pauseMs += Number(pause[1])
