@@ -9,6 +9,7 @@
  * Each rule cites its section; ../shared/HARDENING.md has the table of cases.
  */
 import { METHODS } from 'node:http'
+import { FIELD_VALUE, TARGET, TOKEN } from './http-chars.js'
 
 export interface HeadLimits {
   /** Largest head in bytes (431; a request line alone longer than this: 414). */
@@ -49,23 +50,6 @@ export type HeadVerdict = AcceptedHead | RejectedHead
 const CRLF2 = Buffer.from('\r\n\r\n')
 const LFLF = Buffer.from('\n\n')
 
-// Character classes by char code.
-const TOKEN = new Uint8Array(256)
-for (const c of "!#$%&'*+-.^_`|~") TOKEN[c.charCodeAt(0)] = 1
-for (let c = 48; c <= 57; c++) TOKEN[c] = 1
-for (let c = 65; c <= 90; c++) TOKEN[c] = 1
-for (let c = 97; c <= 122; c++) TOKEN[c] = 1
-/** Request-target characters (RFC 3986 unreserved, reserved, '%'). */
-const TARGET = new Uint8Array(256)
-for (const c of "-._~:/?#[]@!$&'()*+,;=%") TARGET[c.charCodeAt(0)] = 1
-for (let c = 48; c <= 57; c++) TARGET[c] = 1
-for (let c = 65; c <= 90; c++) TARGET[c] = 1
-for (let c = 97; c <= 122; c++) TARGET[c] = 1
-/** Field-value characters (RFC 9110 5.5): HTAB, SP, VCHAR, obs-text. Not CR, LF, NUL, other CTLs or DEL. */
-const VALUE = new Uint8Array(256)
-VALUE[9] = 1
-for (let c = 32; c < 127; c++) VALUE[c] = 1
-for (let c = 128; c < 256; c++) VALUE[c] = 1
 /** RFC 3986 reg-name / IPv4 characters (unreserved, pct-encoded, sub-delims). */
 const REG_NAME = new Uint8Array(256)
 for (const c of "-._~%!$&'()*+,;=") REG_NAME[c.charCodeAt(0)] = 1
@@ -217,7 +201,7 @@ function checkHead(text: string, end: number, limits: HeadLimits): HeadVerdict {
     let ve = eol
     while (vs < ve && (text.charCodeAt(vs) === 32 || text.charCodeAt(vs) === 9)) vs++
     while (ve > vs && (text.charCodeAt(ve - 1) === 32 || text.charCodeAt(ve - 1) === 9)) ve--
-    for (let i = vs; i < ve; i++) if (VALUE[text.charCodeAt(i)] !== 1) return reject(400, 'invalid character in a header value')
+    for (let i = vs; i < ve; i++) if (FIELD_VALUE[text.charCodeAt(i)] !== 1) return reject(400, 'invalid character in a header value')
     const nameLength = colon - pos
     const name = nameLength === 4 || nameLength === 6 || nameLength === 7 || nameLength === 10 || nameLength === 14 || nameLength === 17 ? text.slice(pos, colon).toLowerCase() : ''
     const value = name === '' ? '' : text.slice(vs, ve)

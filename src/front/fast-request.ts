@@ -12,6 +12,7 @@ import { HOP_BY_HOP_HEADER, END_TO_END, connectionNamesOthers, forwardingOf, typ
 import type { KeyedRequest } from '../route/keys.js'
 import { NameSet, nameIs } from '../route/header-names.js'
 import { validHost } from './edge-head.js'
+import { TARGET, TOKEN } from './http-chars.js'
 
 /** Largest head taken here; node:http's own limit (16 KiB) judges longer ones. */
 export const MAX_FAST_HEAD = 8 * 1024
@@ -73,18 +74,6 @@ export interface FastParse {
   end: number
 }
 
-// Character classes, by char code (latin1: one char per byte).
-const TOKEN = new Uint8Array(128)
-for (const c of "!#$%&'*+-.^_`|~") TOKEN[c.charCodeAt(0)] = 1
-for (let c = 48; c <= 57; c++) TOKEN[c] = 1
-for (let c = 65; c <= 90; c++) TOKEN[c] = 1
-for (let c = 97; c <= 122; c++) TOKEN[c] = 1
-/** Request-target characters llhttp accepts in every mode (RFC 3986 unreserved, reserved, %). */
-const TARGET = new Uint8Array(128)
-for (const c of "-._~:/?#[]@!$&'()*+,;=%") TARGET[c.charCodeAt(0)] = 1
-for (let c = 48; c <= 57; c++) TARGET[c] = 1
-for (let c = 65; c <= 90; c++) TARGET[c] = 1
-for (let c = 97; c <= 122; c++) TARGET[c] = 1
 
 /** Headers that mean a body, a protocol switch or an interim answer: node:http's business. */
 const NOT_FAST = new NameSet(['content-length', 'transfer-encoding', 'upgrade', 'expect', 'http2-settings'])
@@ -145,7 +134,7 @@ export function parseFastRequest(buf: Buffer, start: number, socket: Socket, uni
   if (targetEnd === -1) return undefined
   for (let i = pos; i < targetEnd; i++) {
     const c = text.charCodeAt(i)
-    if (c >= 128 || TARGET[c] === 0) return undefined
+    if (TARGET[c] !== 1) return undefined
   }
   const url = text.slice(pos, targetEnd)
   if (!text.startsWith(' HTTP/1.1\r\n', targetEnd)) return undefined
@@ -169,7 +158,7 @@ export function parseFastRequest(buf: Buffer, start: number, socket: Socket, uni
     if (colon === -1 || colon > lineEnd || colon === pos) return undefined
     for (let i = pos; i < colon; i++) {
       const c = text.charCodeAt(i)
-      if (c >= 128 || TOKEN[c] === 0) return undefined
+      if (TOKEN[c] !== 1) return undefined
     }
     const vStart = valueStart(text, colon, lineEnd)
     const vEnd = valueEnd(text, vStart, lineEnd)

@@ -8,6 +8,7 @@ import { STATUS_CODES } from 'node:http'
 import { HOP_BY_HOP_HEADER, connectionNamesOthers, forwardingOf } from '../route/forward.js'
 import { nameIs } from '../route/header-names.js'
 import { isTrimmed } from '../upstream/response-parser.js'
+import { FIELD_VALUE, TOKEN } from './http-chars.js'
 
 /** How a response body is delimited on the client connection. */
 export type Framing = typeof AS_IS | typeof CHUNKED
@@ -17,25 +18,14 @@ export const AS_IS = 0
 export const CHUNKED = 1
 
 // node's checks for outgoing headers (_http_outgoing: checkIsHttpToken, checkInvalidHeaderChar),
-// as tables by char code: no regex run per header.
-/** Header name characters (RFC 9110 token). */
-const TOKEN = new Uint8Array(256)
-for (const c of "^_`!#$%&'*+-.|~") TOKEN[c.charCodeAt(0)] = 1
-for (let c = 48; c <= 57; c++) TOKEN[c] = 1
-for (let c = 65; c <= 90; c++) TOKEN[c] = 1
-for (let c = 97; c <= 122; c++) TOKEN[c] = 1
-/** Header value characters: tab, visible ASCII and space, obs-text (0x80-0xff). */
-const VALUE = new Uint8Array(256)
-VALUE[9] = 1
-for (let c = 0x20; c <= 0x7e; c++) VALUE[c] = 1
-for (let c = 0x80; c <= 0xff; c++) VALUE[c] = 1
+// by table (http-chars.ts): no regex run per header.
 
 /** Is text[start, end) a header name node:http sends? (Not empty, token characters only.) */
 function validName(text: string, start: number, end: number): boolean {
   if (end <= start) return false
   for (let i = start; i < end; i++) {
     const c = text.charCodeAt(i)
-    if (c > 255 || TOKEN[c] === 0) return false
+    if (TOKEN[c] !== 1) return false
   }
   return true
 }
@@ -44,7 +34,7 @@ function validName(text: string, start: number, end: number): boolean {
 function validValue(text: string, start: number, end: number): boolean {
   for (let i = start; i < end; i++) {
     const c = text.charCodeAt(i)
-    if (c > 255 || VALUE[c] === 0) return false
+    if (FIELD_VALUE[c] !== 1) return false
   }
   return true
 }
