@@ -51,8 +51,8 @@ t.test('a worker killed under load: only its requests are lost, another serves w
   ).catch((err: Error) => {
     throw new Error(`${err.message}: ${JSON.stringify(app.coordinator.applied())}, primary ${app.balancer.tableDigest()}`)
   })
-  const backAfter = Date.now() - killedAt
-  const failedAtKill = load.stats.failures.length
+  const backAt = Date.now()
+  const backAfter = backAt - killedAt
   await load.more(400)
   const stats = await load.stop()
   const fresh = app.coordinator.pids().find((pid) => pid !== survivor)!
@@ -61,7 +61,9 @@ t.test('a worker killed under load: only its requests are lost, another serves w
   t.comment(`killed worker ${victim}: another (pid ${fresh}) serving after ${backAfter} ms; ${stats.failures.length} of ${stats.sent} requests lost (${JSON.stringify([...new Set(stats.failures)])}), 16 connections in flight`)
   t.ok(backAfter < 1000, `a new worker serves within a second (${backAfter} ms)`)
   t.ok(stats.failures.length <= 16, 'at most the requests in flight on its connections are lost')
-  t.equal(stats.failures.length, failedAtKill, 'nothing fails after the kill')
+  // A request in flight at the kill may be seen to fail a little after the new worker is back
+  // (the client reads the reset when it gets to it): what counts is when it was sent.
+  t.equal(stats.failedSentAt.filter((sentAt) => sentAt >= backAt).length, 0, 'no request sent after the new worker was back fails')
   t.ok(stats.ok >= stats.sent - 16)
   t.notOk(alive(victim!))
   t.ok(alive(survivor!) && alive(fresh), 'the other worker kept serving, the new one runs')
