@@ -31,7 +31,7 @@ import { ChunkedScanner, type ChunkedError } from './edge-chunked.js'
 import { NodeSide, type NodeSideOwner } from './edge-node-side.js'
 import { abandonExchange } from './http.js'
 import { restoreHandle, startReading, stopReading } from './read-gate.js'
-import { isShared, owned, type SharedReader } from './shared-reads.js'
+import { owned, type SharedReader } from './shared-reads.js'
 import type { RequestObserver } from '../observe/request-observer.js'
 import { DOWNSTREAM_PROTOCOL_ERROR } from '../observe/flags.js'
 
@@ -275,8 +275,7 @@ export class FrontConnection implements FastClient, NodeSideOwner, SharedReader 
     // The upgrade handler reads the socket as a stream, as if Node had read it.
     if (this.upgraded) return this.socket.push(Buffer.from(view))
     this.onData(view)
-    const pending = this.pending
-    if (pending !== undefined && isShared(pending)) this.pending = Buffer.from(pending)
+    if (this.pending !== undefined) this.pending = owned(this.pending)
     // Reading stops through the read gate, not through this answer.
     return true
   }

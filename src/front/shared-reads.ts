@@ -36,14 +36,14 @@ export interface SharedReader {
   readonly largeReads: boolean
 }
 
-/** `buf`, or a copy of it when it is a view of the shared read buffer (which the next read overwrites). */
-export function owned(buf: Buffer): Buffer {
-  return buf.buffer === shared.buffer ? Buffer.from(buf) : buf
-}
-
 /** Is `buf` a view of the shared read buffer? */
 export function isShared(buf: Buffer): boolean {
   return buf.buffer === shared.buffer
+}
+
+/** `buf`, or a copy of it when it is a view of the shared read buffer (which the next read overwrites). */
+export function owned(buf: Buffer): Buffer {
+  return isShared(buf) ? Buffer.from(buf) : buf
 }
 
 /** Accept connections paused, so that `readIntoSharedBuffer` gets sockets nothing was read from. */
@@ -60,8 +60,8 @@ interface AcceptedSocket {
 /**
  * `accepted` (from a server that accepts paused) as a socket that reads into the shared buffer
  * and hands every read to the reader `readerOf()` returns (asked at each read; reading starts
- * on a later turn, by when the reader exists). Undefined when the socket cannot be rewrapped: use `accepted` itself, with
- * 'data' events (it is still paused).
+ * on a later turn, by when the reader exists). Undefined when the socket cannot be rewrapped:
+ * use `accepted` itself, with 'data' events (it is still paused).
  */
 export function readIntoSharedBuffer(accepted: Socket, readerOf: () => SharedReader | undefined): Socket | undefined {
   const old = accepted as unknown as AcceptedSocket
