@@ -8,6 +8,7 @@ import type { Socket } from 'node:net'
 import type { BalancerError } from '../errors.js'
 import type { HttpClient, HttpExchange } from '../route/exchange.js'
 import { endToEnd } from '../route/forward.js'
+import { responseRawHeaders } from '../upstream/response-parser.js'
 import { AS_IS, CHUNKED, clientHead, clientHeadFromText, type Framing } from './fast-response.js'
 
 /** What a fast answer needs of its client connection (fast-connection.ts). */
@@ -38,12 +39,12 @@ export class FastAnswer implements HttpClient {
     private readonly client: FastClient,
   ) {}
 
-  answerHead(statusCode: number, statusMessage: string, rawHeaders: string[], headText: string): void {
+  answerHead(statusCode: number, statusMessage: string, headText: string): void {
     const bodyless = this.isHead || statusCode === 204 || statusCode === 304
     this.keepAlive = this.client.keepAlive()
     const seconds = this.client.keepAliveSeconds()
     // The replica's lines as they are when they allow it (the usual case), else header by header.
-    const h = clientHeadFromText(statusCode, statusMessage, headText, bodyless, this.keepAlive, seconds) ?? clientHead(statusCode, statusMessage, endToEnd(rawHeaders), bodyless, this.keepAlive, seconds)
+    const h = clientHeadFromText(statusCode, statusMessage, headText, bodyless, this.keepAlive, seconds) ?? clientHead(statusCode, statusMessage, endToEnd(responseRawHeaders(headText)), bodyless, this.keepAlive, seconds)
     this.head = h.head
     this.framing = h.framing
   }

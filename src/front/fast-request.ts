@@ -10,7 +10,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { Socket } from 'node:net'
 import { HOP_BY_HOP_HEADER, END_TO_END, connectionNamesOthers, forwardingOf, type ProxiedRequest } from '../route/forward.js'
 import type { KeyedRequest } from '../route/keys.js'
-import { NameSet, nameIs } from '../route/header-names.js'
+import { NameSet, nameIs } from '../upstream/header-names.js'
 import { validHost } from './edge-head.js'
 import { TARGET, TOKEN } from './http-chars.js'
 

@@ -6,7 +6,7 @@
  */
 import { STATUS_CODES } from 'node:http'
 import { HOP_BY_HOP_HEADER, connectionNamesOthers, forwardingOf } from '../route/forward.js'
-import { nameIs } from '../route/header-names.js'
+import { nameIs } from '../upstream/header-names.js'
 import { isTrimmed } from '../upstream/response-parser.js'
 import { FIELD_VALUE, TOKEN } from './http-chars.js'
 

@@ -17,6 +17,7 @@ import { endToEnd, hasBody } from '../route/forward.js'
 import { HttpExchange, type HttpClient } from '../route/exchange.js'
 import type { AttemptLoop } from '../route/attempt.js'
 import type { KeyedRequest } from '../route/keys.js'
+import { responseRawHeaders } from '../upstream/response-parser.js'
 
 export interface ProxyOptions {
   /** The attempt loop for HTTP requests (its first choice may be bounded, bounded.ts). */
@@ -88,8 +89,8 @@ class NodeClient implements HttpClient {
     res.on('close', onClientClose)
   }
 
-  answerHead(statusCode: number, statusMessage: string, rawHeaders: string[]): void {
-    this.res.writeHead(statusCode, statusMessage, endToEnd(rawHeaders))
+  answerHead(statusCode: number, statusMessage: string, headText: string): void {
+    this.res.writeHead(statusCode, statusMessage, endToEnd(responseRawHeaders(headText)))
   }
 
   answerData(chunk: Buffer): boolean {

@@ -24,7 +24,7 @@ export interface HttpClient {
    * Send the response head (may throw on a header the front refuses to send). `headText` is the
    * replica's head as read (status line and header lines, no blank line; see response-parser.ts).
    */
-  answerHead(statusCode: number, statusMessage: string, rawHeaders: string[], headText: string): void
+  answerHead(statusCode: number, statusMessage: string, headText: string): void
   /** Body bytes; false asks to hold the replica until the exchange's `clientDrained()`. */
   answerData(chunk: Buffer): boolean
   /** The last body bytes (maybe none; a small body arrives as a latin1 string). */
@@ -173,7 +173,7 @@ export class HttpExchange implements ConnectionUser, TurnEndTask, Trip, Finished
     this.client.startBody(this)
   }
 
-  onHead(statusCode: number, statusMessage: string, rawHeaders: string[], headText: string): void {
+  onHead(statusCode: number, statusMessage: string, headText: string): void {
     this.responded = true
     if (this.observer !== undefined) this.upstreamMs = performance.now() - this.sentAt
     if (this.clientGone) return
@@ -186,7 +186,7 @@ export class HttpExchange implements ConnectionUser, TurnEndTask, Trip, Finished
     }
     this.status = statusCode
     try {
-      this.client.answerHead(statusCode, statusMessage, rawHeaders, headText)
+      this.client.answerHead(statusCode, statusMessage, headText)
     } catch (err) {
       // A header the front will not send (invalid characters from the replica).
       this.discardBody = true

@@ -4,7 +4,7 @@
  * arrays ([name, value, name, value, ...]) so case and repeated headers survive the trip.
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
-import { NameSet } from './header-names.js'
+import { NameSet } from '../upstream/header-names.js'
 
 /**
  * What forwarding needs of a client request. node:http's IncomingMessage is one; the fast

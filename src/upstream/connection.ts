@@ -222,8 +222,8 @@ export class Connection implements UpstreamConnection, ResponseHandler, TurnEndT
   }
 
   // ResponseHandler: the parser's calls, passed on to the user.
-  onHead(statusCode: number, statusMessage: string, rawHeaders: string[], headText: string): void {
-    this.user?.onHead(statusCode, statusMessage, rawHeaders, headText)
+  onHead(statusCode: number, statusMessage: string, headText: string): void {
+    this.user?.onHead(statusCode, statusMessage, headText)
   }
 
   onData(chunk: Buffer, last: boolean): void {

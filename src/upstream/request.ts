@@ -26,7 +26,8 @@ export interface ConnectionUser {
   onStart(conn: UpstreamConnection): void
   /** The request head is on its way and the socket is connected: the body may flow. */
   onConnected(conn: UpstreamConnection): void
-  onHead(statusCode: number, statusMessage: string, rawHeaders: string[], headText: string): void
+  /** The replica's response head, as read (see ResponseHandler.onHead). */
+  onHead(statusCode: number, statusMessage: string, headText: string): void
   /** Body bytes; exactly one call has `last` set, after which the connection is no longer the user's. */
   onData(chunk: Buffer, last: boolean): void
   /** The attempt failed (before or during the response); the connection is gone. */

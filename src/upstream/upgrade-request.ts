@@ -10,7 +10,7 @@
  * The socket is opened half-open capable, as tunnels need (a FIN one way is passed on).
  */
 import { connect, type Socket } from 'node:net'
-import { ResponseParser, type ResponseHandler } from './response-parser.js'
+import { ResponseParser, responseRawHeaders, type ResponseHandler } from './response-parser.js'
 import { UpstreamTimeoutError, fromSocketError, hangUp, type UpstreamError } from './errors.js'
 
 export interface UpgradeUser {
@@ -70,13 +70,13 @@ export class UpgradeRequest implements ResponseHandler {
   }
 
   // ResponseHandler: the parser's calls.
-  onHead(statusCode: number, statusMessage: string, rawHeaders: string[]): void {
+  onHead(statusCode: number, statusMessage: string, headText: string): void {
     if (statusCode === 101) {
-      this.switched = { message: statusMessage, raw: rawHeaders, rest: [] }
+      this.switched = { message: statusMessage, raw: responseRawHeaders(headText), rest: [] }
       return
     }
     this.answered = true
-    this.user.onHead(statusCode, statusMessage, rawHeaders)
+    this.user.onHead(statusCode, statusMessage, responseRawHeaders(headText))
   }
 
   onData(chunk: Buffer, last: boolean): void {

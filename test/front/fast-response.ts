@@ -6,7 +6,7 @@ import net from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { AS_IS, CHUNKED, clientHead, clientHeadFromText, httpDate } from '../../src/front/fast-response.js'
 import { endToEnd } from '../../src/route/forward.js'
-import { ResponseParser } from '../../src/upstream/response-parser.js'
+import { ResponseParser, responseRawHeaders } from '../../src/upstream/response-parser.js'
 import { errorAnswer, sendError } from '../../src/front/respond.js'
 import { BalancerError } from '../../src/errors.js'
 
@@ -221,7 +221,7 @@ t.test('clientHeadFromText: what clientHead writes from rawHeaders, or undefined
   /** The replica's head through the upstream parser: what FastAnswer.answerHead gets. */
   const read = (head: string) => {
     let got: { status: number; message: string; raw: string[]; text: string } | undefined
-    const p = new ResponseParser({ onHead: (status, message, raw, text) => (got = { status, message, raw, text }), onData: () => {} })
+    const p = new ResponseParser({ onHead: (status, message, text) => (got = { status, message, raw: responseRawHeaders(text), text }), onData: () => {} })
     p.expect(true)
     p.execute(Buffer.from(`${head}\r\n\r\n`, 'latin1'))
     return got!

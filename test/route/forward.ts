@@ -2,7 +2,6 @@
 import t from 'tap'
 import type { IncomingMessage } from 'node:http'
 import { END_TO_END, HOP_BY_HOP_HEADER, X_FORWARDED, connectionNamesOthers, endToEnd, forwardingOf, hasBody, isIdempotent, upstreamHead } from '../../src/route/forward.js'
-import { NameSet, nameIs } from '../../src/route/header-names.js'
 
 const req = (rawHeaders: string[], remoteAddress = '::1') => {
   const headers: Record<string, string> = {}
@@ -61,18 +60,6 @@ t.test('forwardingOf and connectionNamesOthers: the rules plain heads are checke
   t.equal(connectionNamesOthers('close'), true, 'a header called Close would go too')
   t.equal(connectionNamesOthers('keep-alive, x-trace'), true)
   t.equal(connectionNamesOthers(''), false)
-})
-
-t.test('nameIs and NameSet match names in place, in any case', async (t) => {
-  t.equal(nameIs('a HoSt b', 2, 6, 'host'), true)
-  t.equal(nameIs('a Hosts b', 2, 7, 'host'), false)
-  t.equal(nameIs('a Hast b', 2, 6, 'host'), false)
-  t.equal(nameIs('[@', 0, 2, '{`'), false, 'only A-Z fold')
-  const set = new NameSet(['te', 'upgrade'])
-  t.equal(set.has('xTEx', 1, 3), true)
-  t.equal(set.has('UPGRADE', 0, 7), true)
-  t.equal(set.has('upgradex', 0, 8), false)
-  t.equal(set.has('tf', 0, 2), false)
 })
 
 t.test('hasBody and isIdempotent', async (t) => {

@@ -1,6 +1,6 @@
 // The upstream response parser on its own: framing, splits at every byte, keep-alive rules.
 import t from 'tap'
-import { ResponseParser, type ResponseHandler } from '../../src/upstream/response-parser.js'
+import { ResponseParser, responseRawHeaders, type ResponseHandler } from '../../src/upstream/response-parser.js'
 
 interface Seen {
   heads: Array<{ status: number; message: string; raw: string[] }>
@@ -12,7 +12,7 @@ interface Seen {
 function parser(): { p: ResponseParser; seen: Seen } {
   const seen: Seen = { heads: [], body: '', lasts: 0, chunks: 0 }
   const handler: ResponseHandler = {
-    onHead: (status, message, raw) => seen.heads.push({ status, message, raw }),
+    onHead: (status, message, text) => seen.heads.push({ status, message, raw: responseRawHeaders(text) }),
     onData: (chunk, last) => {
       seen.body += chunk.toString('latin1')
       seen.chunks++
@@ -119,6 +119,14 @@ t.test('keep-alive rules', async (t) => {
     ['HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n', false],
     ['HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n', false],
     ['HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n', true],
+    // Names and values are read in place: any case, any whitespace around, tokens among others.
+    ['HTTP/1.1 200 OK\r\nCONNECTION:  Upgrade, CLOSE\t\r\nContent-Length: 0\r\n\r\n', false],
+    ['HTTP/1.1 200 OK\r\nconnection:clOse\r\nContent-Length: 0\r\n\r\n', false],
+    ['HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n', true],
+    ['HTTP/1.1 200 OK\r\nConnections: close\r\nContent-Length: 0\r\n\r\n', true],
+    ['HTTP/1.1 200 OK\r\nX-Connection: close\r\nContent-Length: 0\r\n\r\n', true],
+    ['HTTP/1.0 200 OK\r\nconnection: KEEP-ALIVE\r\nContent-Length: 0\r\n\r\n', true],
+    ['HTTP/1.0 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 0\r\n\r\n', false],
   ]
   for (const [text, keepAlive] of cases) {
     const { p } = parser()
@@ -174,6 +182,25 @@ t.test('obsolete line folding joins the previous value', async (t) => {
   t.same(seen.heads[0]!.raw, ['X-Long', 'a b', 'Content-Length', '0'])
 })
 
+t.test('Content-Length is read in place: whitespace around it, any case of the name, 15 digits at most', async (t) => {
+  const bodyOf = (head: string, body: string) => {
+    const { p, seen } = parser()
+    p.expect(false)
+    feed(p, `HTTP/1.1 200 OK\r\n${head}\r\n\r\n${body}`, Infinity)
+    return { done: p.done, body: seen.body, trailing: p.trailing }
+  }
+  t.same(bodyOf('content-LENGTH:\t 3 \xa0', 'abcdef'), { done: true, body: 'abc', trailing: true })
+  t.same(bodyOf('Content-Length: 0003', 'abc'), { done: true, body: 'abc', trailing: false })
+  t.same(bodyOf('Content-Length: 3\r\nContent-Length: 3', 'abc'), { done: true, body: 'abc', trailing: false }, 'the same length twice is one length')
+  t.same(bodyOf('Content-Lengths: 3', 'abc'), { done: false, body: 'abc', trailing: false }, 'another name: read until close')
+  t.same(bodyOf('Content-Length: 999999999999999', 'ab'), { done: false, body: 'ab', trailing: false }, '15 digits are a length')
+  for (const value of ['', ' ', '1 2', '+1', '1.0', '0x1', '1,1', '9999999999999999', '\x85' + '1']) {
+    const { p } = parser()
+    p.expect(false)
+    t.throws(() => feed(p, `HTTP/1.1 200 OK\r\nContent-Length: ${value}\r\n\r\n`, Infinity), { code: 'HPE_UPSTREAM' }, JSON.stringify(value))
+  }
+})
+
 t.test('header values lose exactly the whitespace trim() removes (tab, VT, FF, space, no-break space)', async (t) => {
   const { p, seen } = parser()
   p.expect(false)
@@ -202,6 +229,8 @@ t.test('malformed responses throw a protocol error', async (t) => {
     'HTTP/1.1 200 OK\r\nX-A: a\rSet-Cookie: evil=1\r\nContent-Length: 0\r\n\r\n',
     'HTTP/1.1 200 OK\r\nX-A: a\nSet-Cookie: evil=1\r\nContent-Length: 0\r\n\r\n',
     'HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n',
+    'HTTP/1.1 200 OK\r\n folded: before any header\r\nContent-Length: 0\r\n\r\n',
+    'HTTP/1.1 200 OK\r\n: no name\r\nContent-Length: 0\r\n\r\n',
   ]) {
     const { p } = parser()
     p.expect(false)
