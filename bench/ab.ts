@@ -8,11 +8,13 @@
  *
  *   npm run build && node dist/bench/ab.js --a /path/to/old/dist --b dist [--connections 100] [--rounds 8] [--duration 3]
  *     [--a-flags "--metrics=false"] [--b-flags "--access-log json --access-log-file /dev/null"]
- *     [--a-node-flags "--max-semi-space-size=16"] [--b-node-flags ...]
+ *     [--a-node-flags "--max-semi-space-size=16"] [--b-node-flags ...] [--close]
  *
  * `--a-flags` / `--b-flags` add balancer flags to one side (split on spaces), so one build can
  * be compared with itself under two settings: `--a dist --b dist --a-flags --metrics=false`;
  * `--a-node-flags` / `--b-node-flags` give one side's node its own flags (V8's GC settings).
+ * `--close` sends every request with `Connection: close`, so each one pays for a new
+ * connection (accept, socket set-up, close): the per-connection path's A/B.
  *
  * A build is a `dist` directory with bench/serve.js in it (e.g. `git archive <commit> src replica
  * bench tsconfig.json package.json | tar -x -C /tmp/old && cd /tmp/old && ln -s <repo>/node_modules
@@ -40,11 +42,15 @@ interface Options {
   connections: number
   rounds: number
   duration: number
+  /** Every request with `Connection: close`: each one pays for a new connection. */
+  close: boolean
 }
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { a: '', b: '', aFlags: [], bFlags: [], aNodeFlags: [], bNodeFlags: [], connections: 100, rounds: 8, duration: 3 }
+  const o: Options = { a: '', b: '', aFlags: [], bFlags: [], aNodeFlags: [], bNodeFlags: [], connections: 100, rounds: 8, duration: 3, close: false }
   const flags = (v: string): string[] => v.split(' ').filter((f) => f !== '')
+  if (argv.includes('--close')) o.close = true
+  argv = argv.filter((a) => a !== '--close')
   parseValueFlags(
     argv,
     {
@@ -58,7 +64,7 @@ function parseOptions(argv: string[]): Options {
       '--rounds': (v) => (o.rounds = Number(v)),
       '--duration': (v) => (o.duration = Number(v)),
     },
-    '--a DIST --b DIST [--a-flags FLAGS] [--b-flags FLAGS] [--a-node-flags FLAGS] [--b-node-flags FLAGS] [--connections N] [--rounds R] [--duration S]',
+    '--a DIST --b DIST [--a-flags FLAGS] [--b-flags FLAGS] [--a-node-flags FLAGS] [--b-node-flags FLAGS] [--connections N] [--rounds R] [--duration S] [--close]',
   )
   for (const dir of [o.a, o.b]) {
     if (!dir || !existsSync(join(dir, 'bench', 'serve.js'))) throw new Error(`--a and --b must be dist directories with bench/serve.js (got ${JSON.stringify(dir)})`)
@@ -106,8 +112,9 @@ async function main(): Promise<void> {
   for (let i = 1; i <= 3; i++) replicas.push(await startReplica(`Server ${i}`))
   const builds = [await startBuild('A', o.a, replicas, o.aFlags, o.aNodeFlags), await startBuild('B', o.b, replicas, o.bFlags, o.bNodeFlags)]
   const shown = (dir: string, extra: string[], node: string[]): string => [...node.map((f) => `node ${f}`), dir, ...extra].join(' ')
-  console.log(`A = ${shown(o.a, o.aFlags, o.aNodeFlags)}\nB = ${shown(o.b, o.bFlags, o.bNodeFlags)}\n${o.rounds} rounds x ${o.duration} s each at ${o.connections} connections, alternating`)
-  for (const b of builds) await autocannon({ url: b.url, connections: o.connections, duration: 2 }) // warm-up (JIT)
+  const headers: Record<string, string> = o.close ? { connection: 'close' } : {}
+  console.log(`A = ${shown(o.a, o.aFlags, o.aNodeFlags)}\nB = ${shown(o.b, o.bFlags, o.bNodeFlags)}\n${o.rounds} rounds x ${o.duration} s each at ${o.connections} connections, alternating${o.close ? ', every request on a new connection (Connection: close)' : ''}`)
+  for (const b of builds) await autocannon({ url: b.url, connections: o.connections, duration: 2, headers }) // warm-up (JIT)
   const results: Record<string, Array<{ us: number; rps: number }>> = { A: [], B: [] }
   for (let round = 0; round < o.rounds; round++) {
     const order = round % 2 === 0 ? builds : [...builds].reverse()
@@ -116,7 +123,7 @@ async function main(): Promise<void> {
       // With --workers N in the flags, its workers and spare (its children) are its CPU too.
       const pids = [b.child.pid!, ...childrenOf(b.child.pid!)]
       const cpu0 = cpuSeconds(pids)
-      const r = await autocannon({ url: b.url, connections: o.connections, duration: o.duration })
+      const r = await autocannon({ url: b.url, connections: o.connections, duration: o.duration, headers })
       const us = ((cpuSeconds(pids) - cpu0) * 1e6) / Math.max(1, r.requests.total)
       const rps = r.requests.total / r.duration
       results[b.label]!.push({ us, rps })

@@ -117,8 +117,7 @@ export class FastFront {
       return
     }
     let conn: FrontConnection | undefined
-    const shared = readIntoSharedBuffer(socket, () => conn)
-    if (shared !== undefined) conn = new FrontConnection(shared, this, true)
+    if (readIntoSharedBuffer(socket, () => conn)) conn = new FrontConnection(socket, this, true)
     else {
       conn = new FrontConnection(socket, this)
       startReading(socket)

@@ -6,8 +6,8 @@
  * of every client allocates. For the sockets it opens itself Node offers the `onread` option:
  * reads land in a buffer the caller gives and a callback gets them. Accepted sockets do not
  * get that option, so the front's server accepts paused (`pauseOnConnect`, nothing read yet)
- * and the accepted TCP handle is wrapped in a new net.Socket that has it, which is what
- * Node's own constructor does with a handle (lib/net.js `initSocketHandle`). The edge copies
+ * and the accepted socket is given the state that option gives (Node's own symbols for it,
+ * and the handle's `useUserBuffer`, as lib/net.js `initSocketHandle` does). The edge copies
  * out only the bytes it keeps (a partial head, pipelined requests waiting their turn, body
  * bytes passed on): at most one read, and reads are 16 KiB while heads are read (nginx reads
  * heads into 1 KiB and then 8 KiB buffers), 64 KiB while a body flows.
@@ -51,42 +51,56 @@ export function acceptPaused(server: Server): void {
   ;(server as Server & { pauseOnConnect: boolean }).pauseOnConnect = true
 }
 
-interface AcceptedSocket {
-  _handle: { useUserBuffer?: unknown; reading?: unknown } | null
-  _server: Server | null
-  server: Server | null
+/**
+ * Node's own per-socket `onread` state (lib/net.js: the symbols kBuffer, kBufferGen and
+ * kBufferCb, which the constructor's `onread` option sets and every read consults). Found
+ * once, by their descriptions, on a socket made with that option; undefined when this Node
+ * keeps them differently (then sockets are read with 'data' events).
+ */
+interface ReadSymbols {
+  buffer: symbol
+  generator: symbol
+  callback: symbol
+}
+
+const readSymbols: ReadSymbols | undefined = (() => {
+  const generator = (): Buffer => headRead
+  const callback = (): boolean => true
+  const probe = new Socket({ onread: { buffer: generator, callback } } as ConstructorParameters<typeof Socket>[0])
+  const own = probe as unknown as Record<symbol, unknown>
+  const find = (description: string, value: unknown): symbol | undefined =>
+    Object.getOwnPropertySymbols(probe).find((s) => s.description === description && (value === undefined || own[s] === value))
+  const found = { buffer: find('kBuffer', true), generator: find('kBufferGen', generator), callback: find('kBufferCb', callback) }
+  probe.destroy()
+  return found.buffer !== undefined && found.generator !== undefined && found.callback !== undefined ? (found as ReadSymbols) : undefined
+})()
+
+interface TcpHandle {
+  useUserBuffer?: unknown
+  reading?: unknown
 }
 
 /**
- * `accepted` (from a server that accepts paused) as a socket that reads into the shared buffer
- * and hands every read to the reader `readerOf()` returns (asked at each read; reading starts
- * on a later turn, by when the reader exists). Undefined when the socket cannot be rewrapped:
- * use `accepted` itself, with 'data' events (it is still paused).
+ * Make `accepted` (from a server that accepts paused) read into the shared buffer and hand
+ * every read to the reader `readerOf()` returns (asked at each read; reading starts on a
+ * later turn, by when the reader exists). The socket gets the state Node's constructor gives
+ * a socket made with `onread` (see readSymbols), so its own pause / resume and every read
+ * work as for such a socket; no second socket object per connection. False when that cannot
+ * be done (not a TCP handle, or a Node without those internals): `accepted` is left as it
+ * was, still paused, for 'data' events.
  */
-export function readIntoSharedBuffer(accepted: Socket, readerOf: () => SharedReader | undefined): Socket | undefined {
-  const old = accepted as unknown as AcceptedSocket
-  const handle = old._handle
-  if (handle == null || typeof handle.useUserBuffer !== 'function' || handle.reading !== false || accepted.destroyed) return undefined
-  const server = old._server
-  old._handle = null
-  // The server counts its connections through the socket's `_server` (lib/net.js): the new
-  // socket is the one that will close, so it carries the count.
-  old._server = null
-  old.server = null
-  const socket = new Socket({
-    handle: handle as never,
-    allowHalfOpen: accepted.allowHalfOpen,
-    readable: true,
-    writable: true,
-    writableHighWaterMark: accepted.writableHighWaterMark,
-    onread: {
-      // Asked once here, before the reader exists, then after every read.
-      buffer: () => (readerOf()?.largeReads === true ? shared : headRead),
-      callback: (n: number, buf: Uint8Array) => readerOf()?.onRead((buf as Buffer).subarray(0, n)) ?? false,
-    },
-  } as ConstructorParameters<typeof Socket>[0])
-  const adopted = socket as unknown as AcceptedSocket
-  adopted._server = server
-  adopted.server = server
-  return socket
+export function readIntoSharedBuffer(accepted: Socket, readerOf: () => SharedReader | undefined): boolean {
+  const handle = (accepted as unknown as { _handle: TcpHandle | null })._handle
+  if (readSymbols === undefined || handle == null || typeof handle.useUserBuffer !== 'function' || handle.reading !== false || accepted.destroyed) return false
+  // Asked before the reader exists, then after every read.
+  const generator = (): Buffer => (readerOf()?.largeReads === true ? shared : headRead)
+  const first = generator()
+  const state = accepted as unknown as Record<symbol, unknown>
+  state[readSymbols.buffer] = first
+  state[readSymbols.generator] = generator
+  state[readSymbols.callback] = (n: number, buf: Uint8Array): boolean => readerOf()?.onRead((buf as Buffer).subarray(0, n)) ?? false
+  ;(handle.useUserBuffer as (buf: Uint8Array) => void).call(handle, first)
+  // What the constructor's read(0) does for a socket made with `onread`: start the handle.
+  accepted.resume()
+  return true
 }

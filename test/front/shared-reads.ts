@@ -1,5 +1,5 @@
-// Client sockets that read into the one shared buffer (src/front/shared-reads.ts): the rewrapped
-// socket reads, sizes its reads, keeps the server's connection count, and the edge keeps
+// Client sockets that read into the one shared buffer (src/front/shared-reads.ts): the
+// accepted socket reads there, sizes its reads, keeps the server's connection count, and the edge keeps
 // copies of what it holds, so bytes another read overwrites never reach a replica.
 import t, { type Test } from 'tap'
 import { createServer as createNetServer, connect, type AddressInfo, type Socket } from 'node:net'
@@ -35,9 +35,9 @@ t.test('an accepted socket reads into the shared buffer, in head-sized or large 
     },
   }
   server.on('connection', (accepted: Socket) => {
-    socket = readIntoSharedBuffer(accepted, () => reader)
-    t.ok(socket, 'a TCP socket can be rewrapped')
-    socket!.on('error', () => {})
+    t.ok(readIntoSharedBuffer(accepted, () => reader), 'an accepted TCP socket can read into the shared buffer')
+    socket = accepted
+    socket.on('error', () => {})
   })
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
@@ -46,7 +46,7 @@ t.test('an accepted socket reads into the shared buffer, in head-sized or large 
   await once(client, 'connect')
   await waitFor('the server has the connection', () => socket !== undefined)
   const count = await new Promise<number>((resolve, reject) => server.getConnections((err, n) => (err ? reject(err) : resolve(n))))
-  t.equal(count, 1, 'the server counts the rewrapped socket')
+  t.equal(count, 1, 'the server counts the socket')
 
   // Head reads: never more than HEAD_READ_BYTES at a time.
   const first = randomBytes(3 * HEAD_READ_BYTES)
@@ -74,7 +74,27 @@ t.test('an accepted socket reads into the shared buffer, in head-sized or large 
   const closed = new Promise<void>((resolve) => server.close(() => resolve()))
   socket!.end()
   await closed
-  t.pass('the server closes once the rewrapped socket has')
+  t.pass('the server closes once the socket has')
+})
+
+t.test('a socket that is already reading is left as it was, for data events', async (t) => {
+  const server = createNetServer() // not accepting paused: Node has started reading
+  const got: Buffer[] = []
+  let taken: boolean | undefined
+  server.on('connection', (accepted: Socket) => {
+    taken = readIntoSharedBuffer(accepted, () => undefined)
+    accepted.on('data', (chunk: Buffer) => got.push(chunk))
+    accepted.on('error', () => {})
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => server.close())
+  const client = connect((server.address() as AddressInfo).port, '127.0.0.1')
+  t.teardown(() => client.destroy())
+  client.write('hello')
+  await waitFor('the bytes as a data event', () => Buffer.concat(got).toString() === 'hello')
+  t.equal(taken, false, 'not taken over')
+  t.notOk(isShared(got[0]!), 'its reads are its own buffers')
 })
 
 /** The fast front (or node:http alone, `fast` false) before one replica; its port. */
