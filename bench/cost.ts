@@ -147,7 +147,11 @@ async function measure(t: Target, replicas: readonly Replica[], connections: num
   let lastResponse = t0
   let answered = 0
   const r = await new Promise<Autocannon.Result>((resolveRun, reject) => {
-    const options = { url: t.url, connections, amount: requests, pipelining: 1, timeout: 10, ...(rate === undefined ? {} : { overallRate: rate }), ...(close ? { headers: { connection: 'close' } } : {}) }
+    // With `Connection: close` autocannon also counts against `amount` the next request it
+    // writes on each connection the server is closing (never answered): only half of `amount`
+    // would be answered. The stop at `requests` answers (below) is then what ends the run.
+    const amount = close ? 2 * requests + 2 * connections : requests
+    const options = { url: t.url, connections, amount, pipelining: 1, timeout: 10, ...(rate === undefined ? {} : { overallRate: rate }), ...(close ? { headers: { connection: 'close' } } : {}) }
     const instance = autocannon(options, (err, result) => (err ? reject(err) : resolveRun(result)))
     instance.on('response', () => {
       lastResponse = performance.now()
