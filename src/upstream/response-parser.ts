@@ -234,7 +234,7 @@ export class ResponseParser {
 
     // The header lines are checked and the framing headers read where they lie: no string
     // per header (responseRawHeaders builds them for a reader that wants them).
-    let headers = 0
+    let sawHeader = false
     let contentLength = -1
     let chunked = false
     let sawTe = false
@@ -247,24 +247,20 @@ export class ResponseParser {
       const c0 = text.charCodeAt(pos)
       if (c0 === 32 || c0 === 9) {
         // Obsolete line folding: continues the previous value (which framing does not reread).
-        if (headers === 0) throw new UpstreamProtocolError('header continuation without a header')
+        if (!sawHeader) throw new UpstreamProtocolError('header continuation without a header')
         pos = end + 2
         continue
       }
       const colon = text.indexOf(':', pos)
       if (colon === -1 || colon > end || colon === pos) throw new UpstreamProtocolError('bad header line')
-      headers++
-      // The value without the whitespace around it (what trim() removes).
-      let vStart = colon + 1
-      let vEnd = end
-      while (vStart < vEnd && isTrimmed(text.charCodeAt(vStart))) vStart++
-      while (vEnd > vStart && isTrimmed(text.charCodeAt(vEnd - 1))) vEnd--
+      sawHeader = true
       const nameStart = pos
       pos = end + 2
       switch (colon - nameStart) {
         case 14:
           if (nameIs(text, nameStart, colon, 'content-length')) {
-            const n = digitsValue(text, vStart, vEnd)
+            const vStart = valueStart(text, colon, end)
+            const n = digitsValue(text, vStart, valueEnd(text, vStart, end))
             if (n === -1 || (contentLength !== -1 && contentLength !== n)) throw new UpstreamProtocolError('bad Content-Length')
             contentLength = n
           }
@@ -272,7 +268,8 @@ export class ResponseParser {
         case 17:
           if (nameIs(text, nameStart, colon, 'transfer-encoding')) {
             sawTe = true
-            const v = text.slice(vStart, vEnd).toLowerCase()
+            const vStart = valueStart(text, colon, end)
+            const v = text.slice(vStart, valueEnd(text, vStart, end)).toLowerCase()
             // Only a final `chunked` frames the body; anything else is read until close.
             if (v === 'chunked' || v.endsWith(',chunked') || v.endsWith(', chunked')) chunked = true
             else close = true
@@ -280,8 +277,9 @@ export class ResponseParser {
           break
         case 10:
           if (nameIs(text, nameStart, colon, 'connection')) {
-            if (includesLower(text, vStart, vEnd, 'close')) close = true
-            else if (http10 && includesLower(text, vStart, vEnd, 'keep-alive')) close = false
+            // Whitespace around the value cannot be part of either word: no trim needed.
+            if (includesLower(text, colon + 1, end, 'close')) close = true
+            else if (http10 && includesLower(text, colon + 1, end, 'keep-alive')) close = false
           }
           break
       }
@@ -340,15 +338,26 @@ export function responseRawHeaders(headText: string): string[] {
       raw[raw.length - 1] += ' ' + headText.slice(pos, end).trim()
     } else {
       const colon = headText.indexOf(':', pos)
-      let vStart = colon + 1
-      let vEnd = end
-      while (vStart < vEnd && isTrimmed(headText.charCodeAt(vStart))) vStart++
-      while (vEnd > vStart && isTrimmed(headText.charCodeAt(vEnd - 1))) vEnd--
-      raw.push(headText.slice(pos, colon), headText.slice(vStart, vEnd))
+      const vStart = valueStart(headText, colon, end)
+      raw.push(headText.slice(pos, colon), headText.slice(vStart, valueEnd(headText, vStart, end)))
     }
     pos = end + 2
   }
   return raw
+}
+
+/** Where the value of the header line whose colon is at `colon` (and CRLF at `end`) starts: the whitespace trim() removes skipped. */
+function valueStart(text: string, colon: number, end: number): number {
+  let i = colon + 1
+  while (i < end && isTrimmed(text.charCodeAt(i))) i++
+  return i
+}
+
+/** Where that value, starting at `start`, ends: trailing whitespace trim() removes dropped. */
+function valueEnd(text: string, start: number, end: number): number {
+  let i = end
+  while (i > start && isTrimmed(text.charCodeAt(i - 1))) i--
+  return i
 }
 
 /** text[start, end) as a number if it is 1 to 15 decimal digits (a Content-Length), else -1. */
