@@ -26,7 +26,7 @@ import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { childrenOf, cpuSeconds, freePort, startReplica, type Replica } from './procs.js'
 import { median } from './stats.js'
-import { parseValueFlags } from './args.js'
+import { parseValueFlags, takeSwitches } from './args.js'
 import { loadAutocannon } from './deps.js'
 
 /** From bench/node_modules, installed on first use (bench/deps.ts). */
@@ -49,10 +49,10 @@ interface Options {
 function parseOptions(argv: string[]): Options {
   const o: Options = { a: '', b: '', aFlags: [], bFlags: [], aNodeFlags: [], bNodeFlags: [], connections: 100, rounds: 8, duration: 3, close: false }
   const flags = (v: string): string[] => v.split(' ').filter((f) => f !== '')
-  if (argv.includes('--close')) o.close = true
-  argv = argv.filter((a) => a !== '--close')
+  const { on, rest } = takeSwitches(argv, ['--close'])
+  o.close = on.has('--close')
   parseValueFlags(
-    argv,
+    rest,
     {
       '--a': (v) => (o.a = resolve(v)),
       '--b': (v) => (o.b = resolve(v)),

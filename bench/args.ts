@@ -104,6 +104,14 @@ function runFlagsFrom(argv: readonly string[], start: number, o: RunOptions, hel
 
 
 /**
+ * Flags that take no value (`--close`): the ones of `switches` present in `argv`, and `argv`
+ * without them, for parseValueFlags (where every flag takes a value).
+ */
+export function takeSwitches(argv: readonly string[], switches: readonly string[]): { on: ReadonlySet<string>; rest: string[] } {
+  return { on: new Set(switches.filter((s) => argv.includes(s))), rest: argv.filter((a) => !switches.includes(a)) }
+}
+
+/**
  * Flags where every flag takes a value, by node:util's parseArgs (non-strict, so every token
  * comes back and the messages stay ours): `setters` maps each flag to what it sets. A flag
  * without a value throws, and so does one not in `setters` (the message ends in `usage`).

@@ -35,7 +35,7 @@ import { loadAutocannon } from './deps.js'
 import { perfUnavailable, startWindow, type Counters } from './perf-counters.js'
 import { startBalancer, startHaproxy, startNginx, startNodeRelay, startReplica, versionOf, which, type Managed, type Replica } from './procs.js'
 import { median } from './stats.js'
-import { parseValueFlags } from './args.js'
+import { parseValueFlags, takeSwitches } from './args.js'
 
 const autocannon = loadAutocannon()
 
@@ -66,12 +66,11 @@ const USAGE =
 
 function parseOptions(argv: string[]): Options {
   const o: Options = { requests: 20_000, warmup: 5_000, rounds: 5, connections: [10, 100], targets: [...TARGETS], balancerArgs: [], path: '/home', workers: [1], rate: undefined, perWorker: false, events: [], close: false }
-  // The flags without a value.
-  if (argv.includes('--per-worker')) o.perWorker = true
-  if (argv.includes('--close')) o.close = true
-  argv = argv.filter((a) => a !== '--per-worker' && a !== '--close')
+  const { on, rest } = takeSwitches(argv, ['--per-worker', '--close'])
+  o.perWorker = on.has('--per-worker')
+  o.close = on.has('--close')
   parseValueFlags(
-    argv,
+    rest,
     {
       '--requests': (v) => (o.requests = Number(v)),
       '--warmup': (v) => (o.warmup = Number(v)),
